@@ -1,0 +1,25 @@
+//! kefu-bench: criterion benches (`benches/`) and the `kefu-load` gRPC load generator.
+//!
+//! Shared helpers for the benches live here so each bench file reads as its cases only.
+
+use std::path::PathBuf;
+
+/// The model the benches embed with: `KEFU_MODEL_DIR`, else the one `make model` fetched.
+pub fn model_path() -> PathBuf {
+    match std::env::var_os("KEFU_MODEL_DIR") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2"),
+    }
+}
+
+/// Customer questions of typical length (10–20 tokens), for encoder benches.
+pub const QUESTIONS: &[&str] = &[
+    "How long does the battery of this bluetooth headset last?",
+    "When will my parcel arrive in Germany if I choose sea freight?",
+    "Do I have to pay import duties and VAT when the courier delivers?",
+    "My card was declined at checkout, what should I do?",
+    "Can I return the LED strip if it does not fit my kitchen?",
+    "Can you print our company logo on the packaging for 500 units?",
+    "The tracking number you sent me shows no information yet",
+    "Is the smart plug compatible with 5 GHz wifi networks?",
+];

@@ -1,0 +1,88 @@
+//! Turning text into sentence embeddings.
+//!
+//! An [`Encoder`] is anything that maps texts to L2-normalised vectors of a
+//! fixed dimension. [`BertEncoder`] is the reference implementation: a
+//! Hugging Face sentence-transformers folder run through candle's BERT, with
+//! the sentence-transformers pooling (mean over the attention mask, or CLS).
+//! [`ModelDir`] finds and checks such a folder before any weights are read.
+
+mod bert;
+mod model_dir;
+
+pub use bert::BertEncoder;
+pub use model_dir::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, ModelDir, Pooling, Prompts};
+
+use std::path::PathBuf;
+
+/// Why a model could not be loaded or a text could not be embedded.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error(
+        "model folder {path} does not exist (run `make model`, or pass --model DIR / set KEFU_MODEL_DIR)"
+    )]
+    ModelDirMissing { path: PathBuf },
+    #[error("model folder is missing {path}")]
+    FileMissing { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid model config: {reason}")]
+    InvalidConfig { path: PathBuf, reason: String },
+    #[error("{path} is not a usable tokenizer: {reason}")]
+    Tokenizer { path: PathBuf, reason: String },
+    #[error("{path} has unusable weights: {reason}")]
+    Weights { path: PathBuf, reason: String },
+    #[error("{path}: dimension mismatch, {reason}")]
+    Dimension { path: PathBuf, reason: String },
+    #[error("encoder failed: {0}")]
+    Inference(String),
+}
+
+/// Whether a text is a query or a stored passage: E5-style models want a different prefix for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextRole {
+    Query,
+    Passage,
+}
+
+/// Identifies the weights that produced a vector, so an index never mixes two encoders.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelId {
+    /// Human-readable name: the model folder's name.
+    pub name: String,
+    /// sha256 of `model.safetensors`, hex.
+    pub sha256: String,
+    /// Output dimension.
+    pub dim: usize,
+}
+
+/// Maps texts to unit-length vectors; the one seam between kefu and any embedding backend.
+pub trait Encoder: Send + Sync {
+    /// Output dimension of every vector.
+    fn dim(&self) -> usize;
+    /// Which weights this encoder runs (hashing them once, lazily).
+    fn model_id(&self) -> Result<&ModelId, EmbedError>;
+    /// Embeds a batch; the i-th vector belongs to the i-th text. Vectors have unit norm.
+    fn embed_as(&self, role: TextRole, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// Embeds questions (the common case for a customer-service desk).
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_as(TextRole::Query, texts)
+    }
+}
+
+/// Cosine similarity; for unit vectors this is their dot product.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        return 0.0;
+    }
+    dot / (na.sqrt() * nb.sqrt())
+}

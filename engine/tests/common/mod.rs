@@ -1,0 +1,27 @@
+//! Shared by the engine's integration tests: the real model, loaded once per test binary.
+#![allow(dead_code)]
+
+use kefu_engine::embed::BertEncoder;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The model `make model` fetched, or the one KEFU_MODEL_DIR names.
+pub fn model_path() -> PathBuf {
+    match std::env::var_os("KEFU_MODEL_DIR") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2"),
+    }
+}
+
+/// One encoder per test binary: loading is cheap, but not free.
+pub fn encoder() -> &'static BertEncoder {
+    static ENC: OnceLock<BertEncoder> = OnceLock::new();
+    ENC.get_or_init(|| {
+        BertEncoder::from_dir(&model_path()).unwrap_or_else(|e| panic!("{e}; run `make model` first"))
+    })
+}
+
+/// The sample knowledge base shipped in datasets/.
+pub fn sample_kb() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/kb.jsonl")
+}

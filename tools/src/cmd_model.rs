@@ -1,0 +1,33 @@
+//! `kefu model`: which model folder resolves, and what it is.
+
+use anyhow::Result;
+use kefu_engine::embed::{BertEncoder, Encoder, ModelDir};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model folder (default: $KEFU_MODEL_DIR, then models/all-MiniLM-L6-v2).
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let path = ModelDir::resolve(args.model.as_deref());
+    let dir = ModelDir::open(&path)?;
+    let enc = BertEncoder::load(&dir)?;
+    let id = enc.model_id()?;
+    println!("folder:         {}", path.display());
+    println!("name:           {}", id.name);
+    println!("dimension:      {}", id.dim);
+    println!("sha256:         {}", id.sha256);
+    println!("pooling:        {:?}", dir.pooling);
+    println!("max_seq_length: {}", dir.max_seq_length);
+    if !dir.prompts.query.is_empty() || !dir.prompts.passage.is_empty() {
+        println!(
+            "prompts:        query={:?} passage={:?}",
+            dir.prompts.query, dir.prompts.passage
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
