@@ -2,7 +2,11 @@
 //!
 //! Read it in the order a customer's message flows:
 //! 1. [`embed`] — text to a unit-length sentence vector (candle BERT).
+//! 2. [`kb`] — the knowledge base: articles with sample questions, imported from files.
+//! 3. [`index`] — the ANN index over sample questions: build, open zero-copy, search with filters.
 //!
 //! The server crate adapts gRPC to these functions; the `kefu` CLI calls them directly.
 
 pub mod embed;
+pub mod index;
+pub mod kb;

@@ -4,9 +4,20 @@
 //! - `model`      — which model would load, and its identity
 //! - `embed`      — texts to vectors (JSON lines)
 //! - `similarity` — cosine of two texts
+//! - `build`      — a KB file to a new index version
+//! - `inspect`    — what an index version holds
+//! - `verify`     — checksums and graph reachability
+//! - `query`      — ask an index a question
+//! - `eval`       — accuracy on labelled questions
+//! - `bench-recall` — recall of the graph against an exact scan
+//! - `gen`        — synthetic corpora for benches
 
 mod cmd_embed;
+mod cmd_gen;
+mod cmd_index;
 mod cmd_model;
+mod cmd_query;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +38,20 @@ enum Command {
     Embed(cmd_embed::EmbedArgs),
     /// Print the cosine similarity of two texts.
     Similarity(cmd_embed::SimilarityArgs),
+    /// Build a new index version from a knowledge-base file and point `current` at it.
+    Build(cmd_index::BuildArgs),
+    /// Show an index version's manifest, counts, field values and graph degrees.
+    Inspect(cmd_index::DirArgs),
+    /// Check every file's checksum and that every vector is reachable; non-zero exit on any fault.
+    Verify(cmd_index::DirArgs),
+    /// Ask an index a question and print the best articles.
+    Query(cmd_query::QueryArgs),
+    /// Measure top-1/top-5 accuracy and MRR on labelled questions.
+    Eval(cmd_query::EvalArgs),
+    /// Measure recall@k of the graph search against an exact scan, for several ef.
+    BenchRecall(cmd_query::RecallArgs),
+    /// Generate synthetic clustered vectors, or compare them with real embeddings (--check).
+    Gen(cmd_gen::GenArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +66,13 @@ fn main() -> ExitCode {
         Command::Model(a) => cmd_model::run(a),
         Command::Embed(a) => cmd_embed::run_embed(a),
         Command::Similarity(a) => cmd_embed::run_similarity(a),
+        Command::Build(a) => cmd_index::run_build(a),
+        Command::Inspect(a) => cmd_index::run_inspect(a),
+        Command::Verify(a) => cmd_index::run_verify(a),
+        Command::Query(a) => cmd_query::run_query(a),
+        Command::Eval(a) => cmd_query::run_eval(a),
+        Command::BenchRecall(a) => cmd_query::run_bench_recall(a),
+        Command::Gen(a) => cmd_gen::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,185 @@
+//! `kefu build`, `inspect`, `verify`: making and checking index versions.
+
+use crate::cmd_embed::load_encoder;
+use crate::progress::Bars;
+use anyhow::{Context, Result, bail};
+use kefu_engine::embed::ModelId;
+use kefu_engine::index::synth::{SynthCorpus, SynthParams};
+use kefu_engine::index::{BuildParams, Corpus, Field, Index, build_version, simd};
+use kefu_engine::kb::import_file;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// Knowledge base: .jsonl (one article per line) or .csv (one question per row).
+    #[arg(long, required_unless_present = "synthetic")]
+    kb: Option<PathBuf>,
+    /// Index root: the new version is written under it and `current` points at it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Model folder (default: $KEFU_MODEL_DIR, then models/all-MiniLM-L6-v2).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Links per node (level 0 gets twice as many).
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// Beam width while building: higher is slower and gives better recall.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// Skip bad KB lines with a warning instead of stopping at the first.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Build from N synthetic clustered vectors instead of a KB (for benches).
+    #[arg(long, value_name = "N", conflicts_with = "kb")]
+    synthetic: Option<usize>,
+    /// Seed of the synthetic corpus.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
+    let params = BuildParams {
+        m: a.m,
+        ef_construction: a.ef_construction,
+        ..Default::default()
+    };
+    if params.m < 2 || params.m > 128 {
+        bail!("--m must be between 2 and 128, got {}", params.m);
+    }
+    let bars = Bars::new();
+    let corpus = if let Some(n) = a.synthetic {
+        let synth = SynthCorpus::new(SynthParams {
+            seed: a.seed,
+            ..Default::default()
+        });
+        let model = ModelId {
+            name: "synthetic".into(),
+            sha256: format!("seed-{}", a.seed),
+            dim: synth.dim(),
+        };
+        Corpus::from_vectors(
+            synth.sample(n, 0),
+            synth.dim(),
+            model,
+            &format!("synthetic:{n}:seed={}", a.seed),
+        )
+    } else {
+        let kb = a.kb.as_ref().expect("clap requires --kb without --synthetic");
+        let report = import_file(kb, a.skip_bad)?;
+        if !report.skipped.is_empty() {
+            eprintln!(
+                "kefu: skipped {} bad lines of {}",
+                report.skipped.len(),
+                kb.display()
+            );
+        }
+        let encoder = load_encoder(a.model.as_deref())?;
+        eprintln!(
+            "kefu: embedding {} articles from {}",
+            report.articles.len(),
+            kb.display()
+        );
+        Corpus::embed(
+            report.articles,
+            &encoder,
+            params.embed_batch,
+            &kb.display().to_string(),
+            &bars.callback(),
+        )?
+    };
+    let dir = build_version(&a.out, &corpus, &params, &bars.callback())?;
+    bars.finish();
+    let index = Index::open(&dir)?;
+    let m = index.manifest();
+    println!(
+        "built {} ({} articles, {} vectors, {:.1}s, {} repaired edges, {} unreachable)",
+        dir.display(),
+        m.articles,
+        m.points,
+        m.build_seconds,
+        m.repaired_edges,
+        m.unreachable_after_repair
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct DirArgs {
+    /// Index root (served version via `current`) or one version directory.
+    dir: PathBuf,
+}
+
+pub fn run_inspect(a: DirArgs) -> Result<ExitCode> {
+    let index = Index::open(&a.dir)?;
+    let m = index.manifest();
+    println!("version:        {}", m.version);
+    println!("directory:      {}", index.dir().display());
+    println!("format:         {}", m.format_version);
+    println!(
+        "model:          {} (dim {}, sha256 {})",
+        m.model.name, m.model.dim, m.model.sha256
+    );
+    println!("metric:         {}", m.metric);
+    println!("articles:       {}", m.articles);
+    println!("vectors:        {}", m.points);
+    println!("source:         {}", m.source);
+    println!(
+        "built:          unix {} in {:.1}s",
+        m.created_unix, m.build_seconds
+    );
+    let g = &m.graph;
+    println!(
+        "graph:          {} M={} M0={} ef_construction={} levels={} entry={}",
+        g.builder,
+        g.m,
+        g.m0,
+        g.ef_construction,
+        g.max_level + 1,
+        g.entry_point
+    );
+    let (min, mean, max) = index.graph().degree_stats();
+    println!("level-0 degree: min {min}, mean {mean:.1}, max {max}");
+    println!(
+        "repair:         {} edges added, {} unreachable",
+        m.repaired_edges, m.unreachable_after_repair
+    );
+    println!("dot kernel:     {}", simd::kernel_name());
+    for f in Field::ALL {
+        let values = index.field_values(f);
+        if values.is_empty() {
+            continue;
+        }
+        let shown: Vec<String> = values.iter().take(12).map(|(v, n)| format!("{v}({n})")).collect();
+        let more = if values.len() > 12 {
+            format!(" …+{}", values.len() - 12)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<15} {} values: {}{more}",
+            format!("{}:", f.name()),
+            values.len(),
+            shown.join(" ")
+        );
+    }
+    println!("files:");
+    for (name, e) in &m.files {
+        println!("  {name:<14} {:>12} bytes  sha256 {}", e.bytes, &e.sha256[..16]);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_verify(a: DirArgs) -> Result<ExitCode> {
+    let index = Index::open(&a.dir).with_context(|| format!("verify {}", a.dir.display()))?;
+    let r = index
+        .verify()
+        .with_context(|| format!("verify {}", index.dir().display()))?;
+    println!(
+        "ok: {} — {} files match their checksums, {} vectors all reachable",
+        index.dir().display(),
+        r.files_checked,
+        r.points
+    );
+    Ok(ExitCode::SUCCESS)
+}
