@@ -32,23 +32,28 @@ impl<'a> GraphRef<'a> {
     /// Neighbours of `node` at `layer`, without empty slots.
     #[inline]
     pub fn neighbours(&self, node: u32, layer: usize) -> impl Iterator<Item = u32> + 'a {
-        // Every lookup is bounds-checked: a damaged file must give wrong
+        // Ids past the last node are dropped: a damaged file must give wrong
         // answers at worst (and fail `kefu verify`), never a panic.
         let n = self.levels.len() as u32;
+        self.slots(node, layer)
+            .iter()
+            .copied()
+            .take_while(|&x| x != NO_NODE)
+            .filter(move |&x| x < n)
+    }
+
+    /// The raw slots of `node` at `layer`, bounds-checked (empty when out of range).
+    #[inline]
+    fn slots(&self, node: u32, layer: usize) -> &'a [u32] {
         let u = node as usize;
-        let slots: &'a [u32] = if layer == 0 {
+        if layer == 0 {
             self.level0.get(u * self.m0..(u + 1) * self.m0).unwrap_or(&[])
         } else if self.levels.get(u).is_none_or(|&l| (l as usize) < layer) {
             &[]
         } else {
             let s = self.upper_offsets[u] as usize + (layer - 1) * self.m;
             self.upper.get(s..s + self.m).unwrap_or(&[])
-        };
-        slots
-            .iter()
-            .copied()
-            .take_while(|&x| x != NO_NODE)
-            .filter(move |&x| x < n)
+        }
     }
 
     /// Marks every node reachable from the entry point through level 0.
@@ -95,7 +100,16 @@ impl<'a> GraphRef<'a> {
         }
         for u in 0..n {
             for layer in 0..=self.levels[u as usize] as usize {
-                if let Some(v) = self.neighbours(u, layer).find(|&v| v >= n) {
+                let slots = self.slots(u, layer);
+                if slots.len() != if layer == 0 { self.m0 } else { self.m } {
+                    return Err(format!("node {u} layer {layer} lies outside the graph file"));
+                }
+                if let Some(v) = slots
+                    .iter()
+                    .copied()
+                    .take_while(|&v| v != NO_NODE)
+                    .find(|&v| v >= n)
+                {
                     return Err(format!("node {u} layer {layer} links to {v}, past the last node"));
                 }
             }
@@ -223,5 +237,51 @@ impl FlatGraph {
         }
         let left = self.as_ref().reachable().iter().filter(|&&r| !r).count() as u64;
         (added, left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: u32, dim: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dim)
+            .map(|i| (((i as u32 + 1) * (seed * 7 + 3)) % 13) as f32 - 6.0)
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    }
+
+    #[test]
+    fn repair_reconnects_orphans_and_isolated_islands() {
+        let dim = 8;
+        let data: Vec<f32> = (0..6).flat_map(|i| unit(i, dim)).collect();
+        let vectors = Vectors { data: &data, dim };
+        let mut g = FlatGraph::with_levels(vec![0; 6], 4, 2);
+        g.entry = 0;
+        let link = |g: &mut FlatGraph, u: u32, vs: &[u32]| g.slots_mut(u, 0)[..vs.len()].copy_from_slice(vs);
+        link(&mut g, 0, &[1, 2]);
+        link(&mut g, 1, &[0, 2]);
+        link(&mut g, 2, &[0, 1]);
+        link(&mut g, 3, &[0]); // links out, nobody links in
+        link(&mut g, 4, &[5]); // an island of two
+        link(&mut g, 5, &[4]);
+        let before = g.as_ref().reachable();
+        assert_eq!(before, vec![true, true, true, false, false, false]);
+
+        let (added, left) = g.repair_orphans(&vectors);
+        assert!(added >= 2, "added {added}");
+        assert_eq!(left, 0);
+        assert!(g.as_ref().reachable().iter().all(|&r| r));
+    }
+
+    #[test]
+    fn neighbours_skip_empty_slots_and_ids_past_the_end() {
+        let mut g = FlatGraph::with_levels(vec![0; 3], 4, 2);
+        g.slots_mut(0, 0).copy_from_slice(&[1, 99, 2, NO_NODE]);
+        let got: Vec<u32> = g.as_ref().neighbours(0, 0).collect();
+        assert_eq!(got, vec![1, 2]);
+        assert!(g.as_ref().check_ids().is_err());
     }
 }

@@ -178,7 +178,7 @@ pub fn search_layer0_from(
 /// Exact top-`k` over the given points: the ground truth for recall, and the
 /// plan for selective filters.
 pub fn exact_scan(v: &Vectors, q: &[f32], points: impl Iterator<Item = u32>, k: usize) -> Vec<(f32, u32)> {
-    let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(k + 1);
+    let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(k.min(4096) + 1);
     for p in points {
         let s = v.score(q, p);
         if heap.len() < k {
