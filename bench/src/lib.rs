@@ -23,3 +23,15 @@ pub const QUESTIONS: &[&str] = &[
     "The tracking number you sent me shows no information yet",
     "Is the smart plug compatible with 5 GHz wifi networks?",
 ];
+
+/// Resident set size of this process in KiB (Linux), 0 where unknown.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}

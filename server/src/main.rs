@@ -1,1 +1,36 @@
-fn main() {}
+//! `kefu-server`: parse configuration, start serving, stop on SIGTERM/ctrl-c.
+
+use clap::Parser;
+use kefu_server::config::{Args, Config, LogFormat};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::load(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kefu-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEFU_LOG").unwrap_or_else(|_| "info".into());
+    match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
+    let running = match kefu_server::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kefu-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        version = %running.state.index().manifest().version,
+        grpc = %running.grpc_addr,
+        "kefu-server ready"
+    );
+    kefu_server::run_until_signal(running).await;
+    ExitCode::SUCCESS
+}

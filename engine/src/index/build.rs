@@ -139,18 +139,27 @@ impl Corpus {
     }
 }
 
-/// Builds the HNSW graph with hnsw_rs (parallel insert) and copies it into kefu's flat layout.
-pub fn build_graph_hnsw_rs(vectors: &Vectors, params: &BuildParams, progress: Progress) -> FlatGraph {
+/// The hnsw_rs graph type kefu builds with (dot-product distance on unit vectors).
+pub type HnswRs<'a> = Hnsw<'a, f32, DistDot>;
+
+/// Inserts every vector into a new hnsw_rs graph (parallel insert).
+pub fn insert_hnsw_rs<'a>(vectors: &Vectors<'a>, params: &BuildParams, progress: Progress) -> HnswRs<'a> {
     let n = vectors.len();
     let m = params.m.clamp(2, 128);
-    let hnsw: Hnsw<f32, DistDot> = Hnsw::new(m, n.max(1), 16, params.ef_construction.max(m), DistDot {});
+    let hnsw: HnswRs = Hnsw::new(m, n.max(1), 16, params.ef_construction.max(m), DistDot {});
     let rows: Vec<(&[f32], usize)> = (0..n).map(|i| (vectors.row(i as u32), i)).collect();
     let step = 5_000;
     for (c, chunk) in rows.chunks(step).enumerate() {
         hnsw.parallel_insert_slice(&chunk.to_vec());
         progress(Stage::Insert, ((c * step) + chunk.len()) as u64, n as u64);
     }
-    // Copy out: levels first (to size the upper lists), then every layer's links.
+    hnsw
+}
+
+/// Copies an hnsw_rs graph into kefu's flat layout (level 0 gets 2·m slots).
+pub fn flatten_hnsw_rs(hnsw: &HnswRs, n: usize) -> FlatGraph {
+    let m = hnsw.get_max_nb_connection() as usize;
+    // Levels first (to size the upper lists), then every layer's links.
     let mut levels = vec![0u8; n];
     let mut links: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n];
     for point in hnsw.get_point_indexation() {
@@ -240,7 +249,23 @@ pub fn stage_version(
             i / corpus.dim
         )));
     }
-    let mut graph = build_graph_hnsw_rs(&vectors, params, progress);
+    let graph = flatten_hnsw_rs(&insert_hnsw_rs(&vectors, params, progress), corpus.points());
+    stage_with_graph(root, corpus, graph, params, started, progress)
+}
+
+/// Writes a staged version from a graph already built (by hnsw_rs or another builder).
+pub fn stage_with_graph(
+    root: &Path,
+    corpus: &Corpus,
+    mut graph: FlatGraph,
+    params: &BuildParams,
+    started: Instant,
+    progress: Progress,
+) -> Result<StagedVersion, IndexError> {
+    let vectors = Vectors {
+        data: &corpus.vectors,
+        dim: corpus.dim,
+    };
     let (repaired_edges, unreachable) = graph.repair_orphans(&vectors);
     if repaired_edges > 0 {
         tracing::info!(repaired_edges, unreachable, "reconnected orphaned nodes");

@@ -1,0 +1,269 @@
+//! `kefu.v1.Answers`: each RPC converts the request, calls the engine, converts back.
+
+use crate::proto::answers_server::Answers;
+use crate::proto::{
+    AskRequest, AskResponse, EmbedRequest, EmbedResponse, FilterClause, Hit, SearchRequest, SearchResponse,
+    Timings, Vector, search_request,
+};
+use crate::state::{AppState, EmbedFailure};
+use kefu_engine::index::{Filter, Index, IndexError};
+use std::sync::Arc;
+use std::time::Instant;
+use tonic::{Request, Response, Status};
+
+pub struct AnswersService {
+    pub state: Arc<AppState>,
+}
+
+impl From<EmbedFailure> for Status {
+    fn from(e: EmbedFailure) -> Self {
+        match e {
+            EmbedFailure::Busy(_) => Status::resource_exhausted(e.to_string()),
+            EmbedFailure::Encoder(_) | EmbedFailure::Stopped => Status::internal(e.to_string()),
+        }
+    }
+}
+
+fn index_status(e: IndexError) -> Status {
+    match e {
+        IndexError::InvalidQuery(_) | IndexError::Filter(_) => Status::invalid_argument(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+impl AnswersService {
+    /// Rejects an empty or over-long text; `what` names it in the message.
+    fn check_text(&self, what: &str, text: &str) -> Result<(), Status> {
+        if text.trim().is_empty() {
+            return Err(Status::invalid_argument(format!("{what} is empty")));
+        }
+        let chars = text.chars().count();
+        let max = self.state.config.max_question_chars;
+        if chars > max {
+            return Err(Status::invalid_argument(format!(
+                "{what} has {chars} characters; the limit is {max}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn k_and_ef(&self, k: Option<u32>, ef: Option<u32>) -> Result<(usize, usize), Status> {
+        let c = &self.state.config;
+        let k = k.unwrap_or(c.default_k);
+        if k == 0 || k > c.max_k {
+            return Err(Status::invalid_argument(format!(
+                "k is {k}; it must be between 1 and {}",
+                c.max_k
+            )));
+        }
+        let ef = ef.unwrap_or(c.ef);
+        if ef == 0 || ef > 4096 {
+            return Err(Status::invalid_argument(format!(
+                "ef is {ef}; it must be between 1 and 4096"
+            )));
+        }
+        Ok((k as usize, ef as usize))
+    }
+
+    fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Status> {
+        self.state.inflight.try_acquire().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "server is at its limit of {} concurrent calls; retry with backoff",
+                self.state.config.max_concurrent
+            ))
+        })
+    }
+
+    /// Runs the search on the blocking pool and reads the hit articles.
+    async fn search(
+        &self,
+        index: Arc<Index>,
+        query: Vec<f32>,
+        k: usize,
+        ef: usize,
+        filter: Filter,
+    ) -> Result<(Vec<Hit>, u64), Status> {
+        let metrics = self.state.metrics.clone();
+        tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            let hits = index.search(&query, k, ef, Some(&filter)).map_err(index_status)?;
+            let elapsed = t.elapsed();
+            metrics.search_seconds.observe(elapsed.as_secs_f64());
+            let hits = hits
+                .iter()
+                .map(|h| index.resolve(h).map(to_hit))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(index_status)?;
+            Ok((hits, elapsed.as_micros() as u64))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("search task failed: {e}")))?
+    }
+
+    async fn ask(&self, r: AskRequest) -> Result<AskResponse, Status> {
+        let start = Instant::now();
+        self.check_text("question", &r.question)?;
+        let (k, ef) = self.k_and_ef(r.k, r.ef)?;
+        let mut filter = filter_from(&r.filters)?;
+        for (field, values) in [
+            ("locale", &r.locales),
+            ("market", &r.markets),
+            ("category", &r.categories),
+        ] {
+            if !values.is_empty() {
+                filter
+                    .add(field, values)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            }
+        }
+        let _permit = self.permit()?;
+        let t = Instant::now();
+        let (vector, cache_hit) = self.state.embed_question(&r.question).await?;
+        let embed_us = t.elapsed().as_micros() as u64;
+        self.state
+            .metrics
+            .embed_seconds
+            .observe(t.elapsed().as_secs_f64());
+        let index = self.state.index();
+        let version = index.manifest().version.clone();
+        let (hits, search_us) = self.search(index, vector.to_vec(), k, ef, filter).await?;
+        Ok(AskResponse {
+            hits,
+            timings: Some(Timings {
+                embed_us,
+                search_us,
+                total_us: start.elapsed().as_micros() as u64,
+                cache_hit,
+            }),
+            index_version: version,
+        })
+    }
+
+    async fn search_rpc(&self, r: SearchRequest) -> Result<SearchResponse, Status> {
+        let start = Instant::now();
+        let (k, ef) = self.k_and_ef(r.k, r.ef)?;
+        let filter = filter_from(&r.filters)?;
+        let index = self.state.index();
+        let (vector, embed_us, cache_hit) = match r.query {
+            None => {
+                return Err(Status::invalid_argument(
+                    "query is missing: set `vector` or `text`",
+                ));
+            }
+            Some(search_request::Query::Vector(v)) => {
+                if v.values.len() != index.dim() {
+                    return Err(Status::invalid_argument(format!(
+                        "vector has dimension {}; the index has {}",
+                        v.values.len(),
+                        index.dim()
+                    )));
+                }
+                if let Some(i) = v.values.iter().position(|x| !x.is_finite()) {
+                    return Err(Status::invalid_argument(format!(
+                        "vector component {i} is not a finite number"
+                    )));
+                }
+                (v.values, 0, false)
+            }
+            Some(search_request::Query::Text(text)) => {
+                self.check_text("text", &text)?;
+                let _permit = self.permit()?;
+                let t = Instant::now();
+                let (v, hit) = self.state.embed_question(&text).await?;
+                (v.to_vec(), t.elapsed().as_micros() as u64, hit)
+            }
+        };
+        let _permit = self.permit()?;
+        let version = index.manifest().version.clone();
+        let (hits, search_us) = self.search(index, vector, k, ef, filter).await?;
+        Ok(SearchResponse {
+            hits,
+            timings: Some(Timings {
+                embed_us,
+                search_us,
+                total_us: start.elapsed().as_micros() as u64,
+                cache_hit,
+            }),
+            index_version: version,
+        })
+    }
+
+    async fn embed(&self, r: EmbedRequest) -> Result<EmbedResponse, Status> {
+        let max = self.state.config.max_batch;
+        if r.texts.is_empty() || r.texts.len() > max {
+            return Err(Status::invalid_argument(format!(
+                "{} texts given; Embed takes 1 to {max}",
+                r.texts.len()
+            )));
+        }
+        for (i, t) in r.texts.iter().enumerate() {
+            self.check_text(&format!("texts[{i}]"), t)?;
+        }
+        let _permit = self.permit()?;
+        let vectors = self.state.embed_texts(r.texts).await?;
+        Ok(EmbedResponse {
+            vectors: vectors.into_iter().map(|values| Vector { values }).collect(),
+            dim: self.state.model.dim as u32,
+            model: self.state.model.name.clone(),
+            model_sha256: self.state.model.sha256.clone(),
+        })
+    }
+
+    /// Records the call's outcome in the metrics and logs failures.
+    fn finish<T>(&self, rpc: &str, start: Instant, r: Result<T, Status>) -> Result<Response<T>, Status> {
+        let code = r.as_ref().map(|_| tonic::Code::Ok).unwrap_or_else(|s| s.code());
+        self.state
+            .metrics
+            .observe(rpc, code, start.elapsed().as_secs_f64());
+        if let Err(s) = &r {
+            tracing::debug!(rpc, code = ?s.code(), message = s.message(), "call failed");
+        }
+        r.map(Response::new)
+    }
+}
+
+/// Turns request filter clauses into an engine filter; unknown fields are INVALID_ARGUMENT.
+fn filter_from(clauses: &[FilterClause]) -> Result<Filter, Status> {
+    let mut f = Filter::new();
+    for c in clauses {
+        f.add(&c.field, &c.values)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    }
+    Ok(f)
+}
+
+fn to_hit(h: kefu_engine::index::ArticleHit) -> Hit {
+    Hit {
+        article_id: h.article.id,
+        title: h.article.title.unwrap_or_default(),
+        answer: h.article.answer,
+        score: h.score,
+        matched_question: h.matched_question,
+        category: h.article.category.unwrap_or_default(),
+        locale: h.article.locale.unwrap_or_default(),
+    }
+}
+
+#[tonic::async_trait]
+impl Answers for AnswersService {
+    #[tracing::instrument(name = "Ask", skip_all)]
+    async fn ask(&self, request: Request<AskRequest>) -> Result<Response<AskResponse>, Status> {
+        let start = Instant::now();
+        let r = AnswersService::ask(self, request.into_inner()).await;
+        self.finish("Ask", start, r)
+    }
+
+    #[tracing::instrument(name = "Search", skip_all)]
+    async fn search(&self, request: Request<SearchRequest>) -> Result<Response<SearchResponse>, Status> {
+        let start = Instant::now();
+        let r = self.search_rpc(request.into_inner()).await;
+        self.finish("Search", start, r)
+    }
+
+    #[tracing::instrument(name = "Embed", skip_all)]
+    async fn embed(&self, request: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
+        let start = Instant::now();
+        let r = AnswersService::embed(self, request.into_inner()).await;
+        self.finish("Embed", start, r)
+    }
+}

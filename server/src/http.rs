@@ -1,0 +1,50 @@
+//! The plain-HTTP side: Prometheus `/metrics`, `/healthz` (process alive) and
+//! `/readyz` (serving an index and not draining).
+
+use crate::state::AppState;
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub fn router(state: Arc<AppState>, draining: Arc<AtomicBool>) -> Router {
+    let metrics_state = state.clone();
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let s = metrics_state.clone();
+                async move {
+                    s.metrics.encoder_queue_depth.set(s.encoder.depth() as i64);
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        s.metrics.encode(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let s = state.clone();
+                let d = draining.clone();
+                async move {
+                    if d.load(Ordering::SeqCst) {
+                        (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_string()).into_response()
+                    } else {
+                        (
+                            StatusCode::OK,
+                            format!("ready: serving {}\n", s.index().manifest().version),
+                        )
+                            .into_response()
+                    }
+                }
+            }),
+        )
+}

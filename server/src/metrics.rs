@@ -1,0 +1,163 @@
+//! Prometheus metrics, and the HTTP endpoint that serves them with /healthz and /readyz.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    pub rpc: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcOnly {
+    pub rpc: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    pub version: String,
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: Family<RpcLabels, Counter>,
+    pub request_seconds: Family<RpcOnly, Histogram>,
+    pub search_seconds: Histogram,
+    pub embed_seconds: Histogram,
+    pub encoder_queue_depth: Gauge,
+    pub encoder_batch_size: Histogram,
+    pub encoder_dropped: Counter,
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
+    pub index_info: Family<VersionLabel, Gauge>,
+    pub index_vectors: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub reloads: Family<RpcLabels, Counter<u64, AtomicU64>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("kefu");
+        let requests = Family::<RpcLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "gRPC calls by method and status code",
+            requests.clone(),
+        );
+        let request_seconds = Family::<RpcOnly, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.00005, 2.0, 18))
+        });
+        registry.register(
+            "request_duration_seconds",
+            "gRPC call latency by method",
+            request_seconds.clone(),
+        );
+        let search_seconds = Histogram::new(exponential_buckets(0.00001, 2.0, 16));
+        registry.register(
+            "search_duration_seconds",
+            "index search latency",
+            search_seconds.clone(),
+        );
+        let embed_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "embed_duration_seconds",
+            "time to get a question's embedding (cache or encoder)",
+            embed_seconds.clone(),
+        );
+        let encoder_queue_depth = Gauge::default();
+        registry.register(
+            "encoder_queue_depth",
+            "questions waiting for or in the encoder",
+            encoder_queue_depth.clone(),
+        );
+        let encoder_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0].into_iter());
+        registry.register(
+            "encoder_batch_size",
+            "questions embedded per encoder call",
+            encoder_batch_size.clone(),
+        );
+        let encoder_dropped = Counter::default();
+        registry.register(
+            "encoder_cancelled",
+            "queued questions dropped because the caller gave up",
+            encoder_dropped.clone(),
+        );
+        let cache_hits = Counter::default();
+        registry.register(
+            "embedding_cache_hits",
+            "questions answered from the embedding cache",
+            cache_hits.clone(),
+        );
+        let cache_misses = Counter::default();
+        registry.register(
+            "embedding_cache_misses",
+            "questions that needed the encoder",
+            cache_misses.clone(),
+        );
+        let index_info = Family::<VersionLabel, Gauge>::default();
+        registry.register(
+            "index_info",
+            "1 for the index version being served",
+            index_info.clone(),
+        );
+        let index_vectors = Gauge::default();
+        registry.register(
+            "index_vectors",
+            "vectors in the served index",
+            index_vectors.clone(),
+        );
+        let reloads = Family::<RpcLabels, Counter>::default();
+        registry.register(
+            "index_reloads",
+            "index reload attempts by trigger and outcome",
+            reloads.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            search_seconds,
+            embed_seconds,
+            encoder_queue_depth,
+            encoder_batch_size,
+            encoder_dropped,
+            cache_hits,
+            cache_misses,
+            index_info,
+            index_vectors,
+            reloads,
+        }
+    }
+
+    /// Counts one finished call.
+    pub fn observe(&self, rpc: &str, code: tonic::Code, seconds: f64) {
+        self.requests
+            .get_or_create(&RpcLabels {
+                rpc: rpc.to_string(),
+                code: format!("{code:?}"),
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&RpcOnly { rpc: rpc.to_string() })
+            .observe(seconds);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,185 @@
+//! Wiring: the tonic server with health and reflection, the HTTP metrics
+//! endpoint, the index watcher, signals, and graceful shutdown.
+
+use crate::admin::AdminService;
+use crate::answers::AnswersService;
+use crate::config::Config;
+use crate::proto::admin_server::AdminServer;
+use crate::proto::answers_server::AnswersServer;
+use crate::state::{AppState, StartError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A started server: its bound addresses and how to stop it.
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
+    pub state: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    draining: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting calls, lets in-flight ones finish, then returns.
+    pub async fn shutdown(self) {
+        self.draining.store(true, Ordering::SeqCst);
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        tracing::info!("server stopped");
+    }
+}
+
+/// Loads model and index, binds the listeners and serves in background tasks.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let listen = config.listen;
+    let metrics_addr = config.metrics;
+    let max_msg = config.max_message_bytes;
+    let watch_secs = config.watch_secs;
+    let state = Arc::new(
+        tokio::task::spawn_blocking(move || AppState::load(config))
+            .await
+            .expect("loading task panicked")?,
+    );
+    let listener = TcpListener::bind(listen).await.map_err(|e| StartError::Bind {
+        addr: listen,
+        source: e,
+    })?;
+    let grpc_addr = listener.local_addr().map_err(|e| StartError::Bind {
+        addr: listen,
+        source: e,
+    })?;
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<AnswersServer<AnswersService>>()
+        .await;
+    health_reporter.set_serving::<AdminServer<AdminService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("descriptor sets are generated at build time");
+
+    let answers = AnswersServer::new(AnswersService { state: state.clone() })
+        .max_decoding_message_size(max_msg)
+        .max_encoding_message_size(max_msg);
+    let admin = AdminServer::new(AdminService { state: state.clone() })
+        .max_decoding_message_size(max_msg)
+        .max_encoding_message_size(max_msg);
+
+    let (stop, stop_rx) = watch::channel(false);
+    let draining = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+
+    let mut rx = stop_rx.clone();
+    let reporter = health_reporter.clone();
+    let grpc = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(answers)
+        .add_service(admin)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+                reporter.set_not_serving::<AnswersServer<AnswersService>>().await;
+            },
+        );
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = grpc.await {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    }));
+    tracing::info!(%grpc_addr, "gRPC listening");
+
+    let http_addr = match metrics_addr {
+        None => None,
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| StartError::Bind { addr, source: e })?;
+            let bound = l.local_addr().map_err(|e| StartError::Bind { addr, source: e })?;
+            let app = crate::http::router(state.clone(), draining.clone());
+            let mut rx = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(l, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }));
+            tracing::info!(%bound, "metrics and health over HTTP");
+            Some(bound)
+        }
+    };
+
+    if watch_secs > 0 {
+        tasks.push(tokio::spawn(watch_current(
+            state.clone(),
+            Duration::from_secs(watch_secs),
+            stop_rx.clone(),
+        )));
+    }
+
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        state,
+        stop,
+        draining,
+        tasks,
+    })
+}
+
+/// Reloads when the root's `current` names a version other than the served one.
+async fn watch_current(state: Arc<AppState>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let current = state.index_root.join(kefu_engine::index::format::CURRENT);
+    let mut refused: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let Ok(name) = tokio::fs::read_to_string(&current).await else {
+            continue;
+        };
+        let name = name.trim().to_string();
+        if name.is_empty() || name == state.index().manifest().version || refused.as_deref() == Some(&name) {
+            continue;
+        }
+        let s = state.clone();
+        let n = name.clone();
+        let ok = tokio::task::spawn_blocking(move || s.reload(Some(&n), "watch").is_ok())
+            .await
+            .unwrap_or(false);
+        // Try a refused version once, not every tick.
+        refused = if ok { None } else { Some(name) };
+    }
+}
+
+/// Runs until SIGTERM or ctrl-c, reloading `current` on SIGHUP; then drains and returns.
+pub async fn run_until_signal(running: Running) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut hup = signal(SignalKind::hangup()).expect("install SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => {
+                let s = running.state.clone();
+                let _ = tokio::task::spawn_blocking(move || s.reload(None, "sighup")).await;
+            }
+        }
+    }
+    tracing::info!("shutting down: draining in-flight calls");
+    running.shutdown().await;
+}

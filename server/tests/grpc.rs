@@ -1,0 +1,488 @@
+//! The real server on a loopback port, called with real tonic clients.
+
+use kefu_engine::embed::{BertEncoder, Encoder};
+use kefu_engine::index::{BuildParams, Corpus, build_version};
+use kefu_engine::kb::import_file;
+use kefu_server::proto::admin_client::AdminClient;
+use kefu_server::proto::answers_client::AnswersClient;
+use kefu_server::proto::{
+    AskRequest, EmbedRequest, FilterClause, InfoRequest, ReloadRequest, SearchRequest, Vector, search_request,
+};
+use kefu_server::{Config, Running};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn model_path() -> PathBuf {
+    match std::env::var_os("KEFU_MODEL_DIR") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo().join("models/all-MiniLM-L6-v2"),
+    }
+}
+
+fn encoder() -> &'static BertEncoder {
+    static E: OnceLock<BertEncoder> = OnceLock::new();
+    E.get_or_init(|| BertEncoder::from_dir(&model_path()).expect("run `make model` first"))
+}
+
+fn corpus() -> &'static Corpus {
+    static C: OnceLock<Corpus> = OnceLock::new();
+    C.get_or_init(|| {
+        let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
+            .unwrap()
+            .articles;
+        Corpus::embed(articles, encoder(), 32, "datasets/kb.jsonl", &|_, _, _| {}).unwrap()
+    })
+}
+
+/// A fresh index root with one built version.
+fn index_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
+    root
+}
+
+fn config(root: &Path) -> Config {
+    let mut c = Config::new(root, &model_path());
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.metrics = None;
+    c
+}
+
+async fn start(c: Config) -> (Running, AnswersClient<Channel>, AdminClient<Channel>) {
+    let running = kefu_server::start(c).await.expect("server starts");
+    let url = format!("http://{}", running.grpc_addr);
+    let answers = AnswersClient::connect(url.clone()).await.unwrap();
+    let admin = AdminClient::connect(url).await.unwrap();
+    (running, answers, admin)
+}
+
+fn ask(q: &str) -> AskRequest {
+    AskRequest {
+        question: q.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn ask_returns_the_right_article_and_caches_the_question() {
+    let root = index_root();
+    let (srv, mut client, _) = start(config(root.path())).await;
+    let r = client
+        .ask(ask("how many hours can I listen after a full charge?"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.hits[0].article_id, "tech-001");
+    assert!(r.hits[0].score > 0.5);
+    assert!(!r.hits[0].answer.is_empty());
+    assert!(!r.hits[0].matched_question.is_empty());
+    let t = r.timings.unwrap();
+    assert!(!t.cache_hit);
+    assert!(t.total_us >= t.search_us);
+    assert_eq!(r.hits.len(), 5);
+
+    // Same question, other spacing: served from the cache.
+    let r2 = client
+        .ask(ask("  how many hours can I listen   after a full charge? "))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r2.timings.unwrap().cache_hit);
+    assert_eq!(r2.hits[0].article_id, "tech-001");
+
+    let mut req = ask("do you accept paypal");
+    req.k = Some(2);
+    req.locales = vec!["fr".into()];
+    let r = client.ask(req).await.unwrap().into_inner();
+    assert_eq!(r.hits.len(), 2);
+    assert!(r.hits.iter().all(|h| h.locale == "fr"), "{:?}", r.hits);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn search_by_vector_and_by_text_agree_and_embed_matches_the_engine() {
+    let root = index_root();
+    let (srv, mut client, _) = start(config(root.path())).await;
+    let text = "my parcel is stuck at customs";
+    let e = client
+        .embed(EmbedRequest {
+            texts: vec![text.into(), "Can I pay with PayPal?".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(e.dim, 384);
+    assert_eq!(e.vectors.len(), 2);
+    let local = encoder().embed(&[text]).unwrap().remove(0);
+    let diff = local
+        .iter()
+        .zip(&e.vectors[0].values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff <= 1e-5, "server and engine embeddings differ by {diff}");
+
+    let by_vec = client
+        .search(SearchRequest {
+            query: Some(search_request::Query::Vector(e.vectors[0].clone())),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let by_text = client
+        .search(SearchRequest {
+            query: Some(search_request::Query::Text(text.into())),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ids = |r: &kefu_server::proto::SearchResponse| {
+        r.hits.iter().map(|h| h.article_id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&by_vec), ids(&by_text));
+    assert_eq!(ids(&by_vec)[0], "cust-002");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_precise_status() {
+    let root = index_root();
+    let mut c = config(root.path());
+    c.max_question_chars = 100;
+    c.max_k = 20;
+    let (srv, mut client, mut admin) = start(c).await;
+
+    let expect = |r: Result<(), tonic::Status>, code: Code, words: &str| {
+        let s = r.err().expect("call should fail");
+        assert_eq!(s.code(), code, "{s:?}");
+        assert!(s.message().contains(words), "{:?} lacks {words:?}", s.message());
+    };
+    expect(
+        client.ask(ask("   ")).await.map(|_| ()),
+        Code::InvalidArgument,
+        "question is empty",
+    );
+    expect(
+        client.ask(ask(&"x".repeat(101))).await.map(|_| ()),
+        Code::InvalidArgument,
+        "limit is 100",
+    );
+    let mut r = ask("refund");
+    r.k = Some(0);
+    expect(client.ask(r).await.map(|_| ()), Code::InvalidArgument, "k is 0");
+    let mut r = ask("refund");
+    r.k = Some(21);
+    expect(
+        client.ask(r).await.map(|_| ()),
+        Code::InvalidArgument,
+        "between 1 and 20",
+    );
+    let mut r = ask("refund");
+    r.filters = vec![FilterClause {
+        field: "colour".into(),
+        values: vec!["red".into()],
+    }];
+    expect(
+        client.ask(r).await.map(|_| ()),
+        Code::InvalidArgument,
+        "unknown filter field",
+    );
+
+    let vsearch = |values: Vec<f32>| SearchRequest {
+        query: Some(search_request::Query::Vector(Vector { values })),
+        ..Default::default()
+    };
+    expect(
+        client.search(vsearch(vec![0.1; 10])).await.map(|_| ()),
+        Code::InvalidArgument,
+        "dimension 10",
+    );
+    let mut nan = vec![0.1; 384];
+    nan[7] = f32::NAN;
+    expect(
+        client.search(vsearch(nan)).await.map(|_| ()),
+        Code::InvalidArgument,
+        "component 7",
+    );
+    expect(
+        client.search(vsearch(vec![0.0; 384])).await.map(|_| ()),
+        Code::InvalidArgument,
+        "all zeros",
+    );
+    expect(
+        client.search(SearchRequest::default()).await.map(|_| ()),
+        Code::InvalidArgument,
+        "query is missing",
+    );
+    expect(
+        client.embed(EmbedRequest { texts: vec![] }).await.map(|_| ()),
+        Code::InvalidArgument,
+        "Embed takes 1 to",
+    );
+
+    let reload = |v: &str| ReloadRequest { version: v.into() };
+    expect(
+        admin.reload(reload("v999")).await.map(|_| ()),
+        Code::NotFound,
+        "no index version",
+    );
+    expect(
+        admin.reload(reload("../etc")).await.map(|_| ()),
+        Code::InvalidArgument,
+        "not a version name",
+    );
+    expect(
+        admin.reload(reload("/etc")).await.map(|_| ()),
+        Code::InvalidArgument,
+        "not a version name",
+    );
+
+    // A corrupt version is refused, and the old one keeps serving.
+    let serving = admin
+        .info(InfoRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .index_version;
+    let bad = build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
+    let vectors = bad.join("vectors.bin");
+    let len = std::fs::metadata(&vectors).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&vectors)
+        .unwrap()
+        .set_len(len - 4)
+        .unwrap();
+    let name = bad.file_name().unwrap().to_str().unwrap();
+    expect(
+        admin.reload(reload(name)).await.map(|_| ()),
+        Code::FailedPrecondition,
+        "vectors.bin",
+    );
+    assert_eq!(
+        admin
+            .info(InfoRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .index_version,
+        serving
+    );
+    assert_eq!(
+        client
+            .ask(ask("where is my parcel"))
+            .await
+            .unwrap()
+            .into_inner()
+            .index_version,
+        serving
+    );
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn reload_under_load_fails_no_call() {
+    let root = index_root();
+    let (srv, client, mut admin) = start(config(root.path())).await;
+    let first = admin
+        .info(InfoRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .index_version;
+    let questions = [
+        "where is my parcel",
+        "refund please",
+        "do you take paypal",
+        "warranty length",
+    ];
+    let mut callers = Vec::new();
+    for w in 0..4 {
+        let mut c = client.clone();
+        callers.push(tokio::spawn(async move {
+            let mut versions = std::collections::BTreeSet::new();
+            for i in 0..60 {
+                let q = format!("{} {}", questions[(w + i) % 4], i % 7);
+                let r = c
+                    .ask(ask(&q))
+                    .await
+                    .expect("no call may fail during a reload")
+                    .into_inner();
+                assert!(!r.hits.is_empty());
+                versions.insert(r.index_version);
+            }
+            versions
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let second = build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
+    let name = second.file_name().unwrap().to_str().unwrap().to_string();
+    let r = admin
+        .reload(ReloadRequest {
+            version: name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.previous_version, first);
+    assert_eq!(r.version, name);
+    for c in callers {
+        c.await.unwrap();
+    }
+    assert_eq!(
+        admin
+            .info(InfoRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .index_version,
+        name
+    );
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn overload_fails_fast_with_resource_exhausted_and_recovers() {
+    let root = index_root();
+    let mut c = config(root.path());
+    c.encoder_queue = 2;
+    c.max_batch = 1;
+    let (srv, client, _) = start(c).await;
+    let mut calls = Vec::new();
+    for i in 0..40 {
+        let mut c = client.clone();
+        calls.push(tokio::spawn(async move {
+            c.ask(ask(&format!("distinct question number {i}"))).await
+        }));
+    }
+    let mut exhausted = 0;
+    let mut ok = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(s) if s.code() == Code::ResourceExhausted => {
+                assert!(s.message().contains("queue is full"), "{}", s.message());
+                exhausted += 1
+            }
+            Err(s) => panic!("unexpected status {s:?}"),
+        }
+    }
+    assert!(exhausted > 0, "no call was refused ({ok} ok)");
+    assert!(ok > 0);
+    // Recovered: a new call succeeds.
+    let mut c = client.clone();
+    c.ask(ask("is the guarantee two years")).await.unwrap();
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_and_reflection_work_without_the_proto() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let root = index_root();
+    let (srv, _, _) = start(config(root.path())).await;
+    let url = format!("http://{}", srv.grpc_addr);
+    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "kefu.v1.Answers", "kefu.v1.Admin"] {
+        let r = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.status(), ServingStatus::Serving, "{service:?}");
+    }
+
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut refl = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected reflection reply")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for want in ["kefu.v1.Answers", "kefu.v1.Admin", "grpc.health.v1.Health"] {
+        assert!(names.iter().any(|n| n == want), "{names:?} lacks {want}");
+    }
+    srv.shutdown().await;
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn metrics_and_http_health_report_calls() {
+    let root = index_root();
+    let mut c = config(root.path());
+    c.metrics = Some("127.0.0.1:0".parse().unwrap());
+    let (srv, mut client, _) = start(c).await;
+    client.ask(ask("where is my parcel")).await.unwrap();
+    let _ = client.ask(ask("")).await;
+    let http = srv.http_addr.unwrap();
+    let m = http_get(http, "/metrics").await;
+    assert!(
+        m.contains("kefu_requests_total{rpc=\"Ask\",code=\"Ok\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("kefu_requests_total{rpc=\"Ask\",code=\"InvalidArgument\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("kefu_embedding_cache_misses_total"), "{m}");
+    assert!(m.contains("kefu_search_duration_seconds"), "{m}");
+    assert!(m.contains("kefu_index_info{version="), "{m}");
+    assert!(http_get(http, "/healthz").await.starts_with("HTTP/1.0 200"));
+    assert!(http_get(http, "/readyz").await.contains("ready: serving"));
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn model_mismatch_is_refused_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let mut other = Corpus::embed(
+        import_file(&repo().join("datasets/kb.jsonl"), false)
+            .unwrap()
+            .articles[..3]
+            .to_vec(),
+        encoder(),
+        32,
+        "x",
+        &|_, _, _| {},
+    )
+    .unwrap();
+    other.model.sha256 = "0".repeat(64);
+    build_version(root.path(), &other, &BuildParams::default(), &|_, _, _| {}).unwrap();
+    let err = kefu_server::start(config(root.path()))
+        .await
+        .err()
+        .expect("must refuse");
+    assert!(err.to_string().contains("built with model"), "{err}");
+}

@@ -1,0 +1,161 @@
+//! The `kefu` binary as an engineer uses it: exit codes and messages.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn kefu(args: &[&str]) -> Output {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(args)
+        .current_dir(&root)
+        .output()
+        .expect("run kefu")
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let out = kefu(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for cmd in [
+        "embed",
+        "similarity",
+        "build",
+        "inspect",
+        "verify",
+        "query",
+        "eval",
+        "bench-recall",
+        "gen",
+    ] {
+        assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
+    }
+}
+
+#[test]
+fn embed_prints_json_lines_with_text_dim_vector() {
+    let out = kefu(&["embed", "Where is my parcel?", "Can I pay with PayPal?"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["text"], "Where is my parcel?");
+    assert_eq!(lines[0]["dim"], 384);
+    assert_eq!(lines[0]["vector"].as_array().unwrap().len(), 384);
+}
+
+#[test]
+fn similarity_ranks_paraphrase_above_unrelated() {
+    let sim = |a: &str, b: &str| -> f32 {
+        let out = kefu(&["similarity", a, b]);
+        assert!(out.status.success());
+        text(&out.stdout).trim().parse().unwrap()
+    };
+    let q = "How long does the battery of this bluetooth headset last?";
+    assert!(
+        sim(q, "How many hours can I listen after a full charge?") > sim(q, "Can I pay with PayPal?") + 0.3
+    );
+}
+
+#[test]
+fn missing_model_is_a_clear_error() {
+    let out = kefu(&["embed", "--model", "/nonexistent/model", "hi"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("/nonexistent/model"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn build_query_inspect_verify_round_trip() {
+    let root = tempfile::tempdir().unwrap();
+    let idx = root.path().join("idx");
+    let idx_s = idx.to_str().unwrap();
+    let out = kefu(&["build", "--kb", "datasets/kb.jsonl", "--out", idx_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = kefu(&[
+        "query",
+        idx_s,
+        "how many hours of music after charging",
+        "--k",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["article"], "tech-001");
+
+    let out = kefu(&["query", idx_s, "pay", "--filter", "colour=red"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown filter field"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = kefu(&["inspect", idx_s]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("all-MiniLM-L6-v2"));
+
+    let out = kefu(&["verify", idx_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = kefu(&["eval", idx_s, "--queries", "datasets/eval.jsonl"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("top-1 accuracy"));
+
+    // Flip one byte of the vectors: verify must fail and say which file.
+    let version = std::fs::read_to_string(idx.join("current")).unwrap();
+    let vectors = idx.join(version.trim()).join("vectors.bin");
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&vectors, bytes).unwrap();
+    let out = kefu(&["verify", idx_s]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("vectors.bin") && err.contains("checksum"), "{err}");
+}
+
+#[test]
+fn bad_kb_line_is_named_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = dir.path().join("kb.jsonl");
+    std::fs::write(
+        &kb,
+        "{\"id\":\"a\",\"answer\":\"A\",\"questions\":[\"q\"]}\n{\"id\":\"b\",\"questions\":[\"q\"]}\n",
+    )
+    .unwrap();
+    let idx = dir.path().join("idx");
+    let out = kefu(&[
+        "build",
+        "--kb",
+        kb.to_str().unwrap(),
+        "--out",
+        idx.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("kb.jsonl:2:") && err.contains("answer"), "{err}");
+    assert!(!idx.exists(), "a failed build must not create the index root");
+
+    let out = kefu(&[
+        "build",
+        "--kb",
+        kb.to_str().unwrap(),
+        "--out",
+        idx.to_str().unwrap(),
+        "--skip-bad",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("skipped 1 bad lines"));
+}
