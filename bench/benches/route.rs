@@ -51,19 +51,19 @@ fn desk(rng: &mut Rng) -> Router {
             languages,
             skills,
             expertise: String::new(),
-            tiers: if i % 5 == 0 {
+            tiers: if i.is_multiple_of(5) {
                 vec![Tier::Standard, Tier::Vip]
             } else {
                 vec![Tier::Standard]
             },
             capacity: BTreeMap::from([("chat".to_string(), 3), ("email".to_string(), 5)]),
-            translation: i % 10 == 0,
+            translation: i.is_multiple_of(10),
         };
         let id = spec.id.clone();
         r.upsert_agent(spec, Some(rng.unit()), 1).unwrap();
         r.set_presence(
             &id,
-            if i % 4 == 0 {
+            if i.is_multiple_of(4) {
                 Presence::Away
             } else {
                 Presence::Online
@@ -80,9 +80,13 @@ fn tickets(rng: &mut Rng, n: usize) -> Vec<Ticket> {
         .map(|i| Ticket {
             id: format!("t{i}"),
             customer_id: format!("c{}", rng.below(50_000)),
-            tier: if i % 10 == 0 { Tier::Vip } else { Tier::Standard },
+            tier: if i.is_multiple_of(10) {
+                Tier::Vip
+            } else {
+                Tier::Standard
+            },
             language: LANGS[rng.below(3)].to_string(),
-            channel: if i % 3 == 0 { "email" } else { "chat" }.to_string(),
+            channel: if i.is_multiple_of(3) { "email" } else { "chat" }.to_string(),
             category: String::new(),
             text: String::new(),
             vector: Some(rng.unit()),

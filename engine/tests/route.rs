@@ -343,7 +343,7 @@ fn no_agent_is_ever_over_capacity_under_concurrent_route_and_complete() {
                     x ^= x << 17;
                     let mut g = r.lock().unwrap();
                     let now = T0 + i;
-                    if x % 3 == 0 {
+                    if x.is_multiple_of(3) {
                         let open: Vec<String> = g.state().assignments.keys().cloned().collect();
                         if let Some(t) = open.get((x as usize / 3) % open.len().max(1)) {
                             g.complete(t, now).unwrap();

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use tokio::sync::oneshot;
 
-type Reply = oneshot::Sender<Result<Vec<f32>, Arc<EmbedError>>>;
+/// The worker's answer for one text.
+pub type Embedded = Result<Vec<f32>, Arc<EmbedError>>;
+type Reply = oneshot::Sender<Embedded>;
 
 struct Job {
     text: String,
@@ -48,10 +50,7 @@ impl EncoderQueue {
     }
 
     /// Queues one text; the receiver yields its vector. Fails at once when full.
-    pub fn submit(
-        &self,
-        text: String,
-    ) -> Result<oneshot::Receiver<Result<Vec<f32>, Arc<EmbedError>>>, QueueFull> {
+    pub fn submit(&self, text: String) -> Result<oneshot::Receiver<Embedded>, QueueFull> {
         let (reply, rx) = oneshot::channel();
         self.depth.fetch_add(1, Ordering::Relaxed);
         match self.tx.try_send(Job { text, reply }) {

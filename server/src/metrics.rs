@@ -76,7 +76,7 @@ impl Metrics {
             "questions waiting for or in the encoder",
             encoder_queue_depth.clone(),
         );
-        let encoder_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0].into_iter());
+        let encoder_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
         registry.register(
             "encoder_batch_size",
             "questions embedded per encoder call",

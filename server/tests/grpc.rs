@@ -160,7 +160,7 @@ async fn bad_input_gets_a_precise_status() {
     let (srv, mut client, mut admin) = start(c).await;
 
     let expect = |r: Result<(), tonic::Status>, code: Code, words: &str| {
-        let s = r.err().expect("call should fail");
+        let s = r.expect_err("call should fail");
         assert_eq!(s.code(), code, "{s:?}");
         assert!(s.message().contains(words), "{:?} lacks {words:?}", s.message());
     };

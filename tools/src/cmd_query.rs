@@ -181,13 +181,10 @@ pub fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         in_scope_scores.push(best);
         let want = index.article_index(expected);
         let rank = hits.iter().position(|h| Some(h.article) == want);
-        match rank {
-            Some(r) => {
-                top1 += (r == 0) as usize;
-                top5 += 1;
-                rr += 1.0 / (r + 1) as f64;
-            }
-            None => {}
+        if let Some(r) = rank {
+            top1 += (r == 0) as usize;
+            top5 += 1;
+            rr += 1.0 / (r + 1) as f64;
         }
         if a.verbose && rank != Some(0) {
             let got = hits

@@ -31,7 +31,7 @@ impl BertEncoder {
                 path: dir.config.clone(),
                 reason: e.to_string(),
             })?;
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
             return Err(EmbedError::InvalidConfig {
                 path: dir.config.clone(),
                 reason: format!(

@@ -138,8 +138,8 @@ mod x86 {
     }
 
     #[cfg(test)]
-    pub fn all() -> Vec<(&'static str, fn(&[f32], &[f32]) -> f32)> {
-        let mut v: Vec<(&'static str, fn(&[f32], &[f32]) -> f32)> = Vec::new();
+    pub fn all() -> Vec<(&'static str, super::DotFn)> {
+        let mut v: Vec<(&'static str, super::DotFn)> = Vec::new();
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             v.push(("avx2", dot_avx2_safe));
         }
