@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 MODEL_DIR := models/all-MiniLM-L6-v2
+DEMO_INDEX := data/index
+GRPC ?= 127.0.0.1:50051
+METRICS ?= 127.0.0.1:9464
 
 .PHONY: help model demo test build release bench lint fmt clean
 
@@ -13,13 +16,12 @@ model: $(MODEL_DIR)/model.safetensors ## fetch the embedding model into models/ 
 $(MODEL_DIR)/model.safetensors:
 	bash tools/scripts/fetch-model.sh $(MODEL_DIR)
 
-demo: model ## fetch the model, then show the encoder at work
-	$(CARGO) build --release -p kefu
-	@echo
-	@echo "similarity of two paraphrased questions:"
-	./target/release/kefu similarity "How long does the battery of this bluetooth headset last?" "How many hours can I listen after a full charge?"
-	@echo "similarity of two unrelated questions:"
-	./target/release/kefu similarity "How long does the battery of this bluetooth headset last?" "Can I pay with PayPal?"
+demo: model ## fetch the model, build the sample index, start kefu-server on 127.0.0.1
+	$(CARGO) build --release -p kefu -p kefu-server
+	./target/release/kefu build --kb datasets/kb.jsonl --out $(DEMO_INDEX)
+	@bash tools/scripts/demo-banner.sh $(GRPC) $(METRICS)
+	./target/release/kefu-server --index $(DEMO_INDEX) --model $(MODEL_DIR) \
+		--listen $(GRPC) --metrics $(METRICS) --routing-dir data/routing
 
 test: model ## fetch the model if missing, run every test
 	$(CARGO) test --workspace
@@ -30,7 +32,7 @@ build: ## debug build of every crate
 release: ## optimised binaries in target/release
 	$(CARGO) build --release --workspace
 
-bench: model ## criterion benches (slow)
+bench: model ## criterion benches: embed, search (builds a 100k synthetic index), route
 	$(CARGO) bench -p kefu-bench
 
 lint: ## formatting and clippy, as reviewers expect

@@ -6,7 +6,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: build scripts are single-threaded; nothing else reads the environment concurrently.
     unsafe { std::env::set_var("PROTOC", protoc) };
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = ["proto/kefu/v1/answers.proto", "proto/kefu/v1/admin.proto"];
+    let protos = [
+        "proto/kefu/v1/answers.proto",
+        "proto/kefu/v1/admin.proto",
+        "proto/kefu/v1/routing.proto",
+    ];
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("kefu_descriptor.bin"))
         .compile_protos(&protos, &["proto"])?;

@@ -61,6 +61,12 @@ pub struct Args {
     /// Log format: text or json [default: text].
     #[arg(long, env = "KEFU_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Directory of the routing write-ahead log and snapshots [default: data/routing].
+    #[arg(long, env = "KEFU_ROUTING_DIR")]
+    pub routing_dir: Option<PathBuf>,
+    /// Fsync the routing log after every N records; 1 = every record [default: 1].
+    #[arg(long, env = "KEFU_ROUTING_FSYNC_EVERY")]
+    pub routing_fsync_every: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -90,6 +96,8 @@ struct FileConfig {
     watch_secs: Option<u64>,
     verify_on_reload: Option<bool>,
     log_format: Option<LogFormat>,
+    routing_dir: Option<PathBuf>,
+    routing_fsync_every: Option<u32>,
 }
 
 /// Resolved settings the server runs with.
@@ -112,6 +120,8 @@ pub struct Config {
     pub watch_secs: u64,
     pub verify_on_reload: bool,
     pub log_format: LogFormat,
+    pub routing_dir: PathBuf,
+    pub routing_fsync_every: u32,
 }
 
 /// A configuration that cannot run.
@@ -184,6 +194,11 @@ impl Config {
             watch_secs: a.watch_secs.or(f.watch_secs).unwrap_or(0),
             verify_on_reload: a.verify_on_reload.or(f.verify_on_reload).unwrap_or(true),
             log_format: a.log_format.or(f.log_format).unwrap_or_default(),
+            routing_dir: a
+                .routing_dir
+                .or(f.routing_dir)
+                .unwrap_or_else(|| PathBuf::from("data/routing")),
+            routing_fsync_every: a.routing_fsync_every.or(f.routing_fsync_every).unwrap_or(1),
         };
         for (name, v) in [
             ("max_question_chars", c.max_question_chars),
@@ -193,6 +208,7 @@ impl Config {
             ("encoder_queue", c.encoder_queue),
             ("ef", c.ef as usize),
             ("max_message_bytes", c.max_message_bytes),
+            ("routing_fsync_every", c.routing_fsync_every as usize),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero { name });

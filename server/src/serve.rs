@@ -6,6 +6,8 @@ use crate::answers::AnswersService;
 use crate::config::Config;
 use crate::proto::admin_server::AdminServer;
 use crate::proto::answers_server::AnswersServer;
+use crate::proto::routing_server::RoutingServer;
+use crate::routing::{Desk, RoutingService};
 use crate::state::{AppState, StartError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +45,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let metrics_addr = config.metrics;
     let max_msg = config.max_message_bytes;
     let watch_secs = config.watch_secs;
+    let policy = match config.routing_fsync_every {
+        1 => kefu_engine::route::FsyncPolicy::Always,
+        n => kefu_engine::route::FsyncPolicy::EveryN(n),
+    };
+    let routing_dir = config.routing_dir.clone();
+    let desk = Arc::new(
+        tokio::task::spawn_blocking(move || Desk::open(&routing_dir, policy))
+            .await
+            .expect("routing recovery task panicked")?,
+    );
     let state = Arc::new(
         tokio::task::spawn_blocking(move || AppState::load(config))
             .await
@@ -62,6 +74,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .set_serving::<AnswersServer<AnswersService>>()
         .await;
     health_reporter.set_serving::<AdminServer<AdminService>>().await;
+    health_reporter
+        .set_serving::<RoutingServer<RoutingService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -76,6 +91,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .max_encoding_message_size(max_msg);
 
     let (stop, stop_rx) = watch::channel(false);
+    let routing = RoutingServer::new(RoutingService {
+        state: state.clone(),
+        desk: desk.clone(),
+        stop: stop_rx.clone(),
+    })
+    .max_decoding_message_size(max_msg)
+    .max_encoding_message_size(max_msg);
+
     let draining = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
 
@@ -86,6 +109,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .add_service(reflection)
         .add_service(answers)
         .add_service(admin)
+        .add_service(routing)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async move {
@@ -120,6 +144,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             Some(bound)
         }
     };
+
+    // Waiting tickets' rings widen with time: look again every second.
+    let mut rx = stop_rx.clone();
+    let ticking = desk.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = rx.wait_for(|s| *s) => return,
+            }
+            let d = ticking.clone();
+            let _ = tokio::task::spawn_blocking(move || d.tick()).await;
+        }
+    }));
 
     if watch_secs > 0 {
         tasks.push(tokio::spawn(watch_current(

@@ -23,6 +23,8 @@ pub enum StartError {
     Index(#[from] IndexError),
     #[error("{0}")]
     Mismatch(String),
+    #[error("routing state: {0}")]
+    Routing(#[from] kefu_engine::route::RouteError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,

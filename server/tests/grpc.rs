@@ -51,6 +51,7 @@ fn config(root: &Path) -> Config {
     let mut c = Config::new(root, &model_path());
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.metrics = None;
+    c.routing_dir = root.join("routing");
     c
 }
 

@@ -206,6 +206,8 @@ struct Bitsets {
     skill: HashMap<String, [RoaringBitmap; MAX_LEVEL as usize]>,
     /// channel → agents with spare capacity on it.
     spare: HashMap<String, RoaringBitmap>,
+    /// Each slot's agent, mirrored so scoring reads by slot, not by string key.
+    views: Vec<Option<AgentView>>,
 }
 
 impl Bitsets {
@@ -220,6 +222,9 @@ impl Bitsets {
     }
 
     fn clear(&mut self, s: u32) {
+        if let Some(v) = self.views.get_mut(s as usize) {
+            *v = None;
+        }
         self.all.remove(s);
         self.online.remove(s);
         self.translation.remove(s);
@@ -266,6 +271,10 @@ impl Bitsets {
 
     fn set_spare(&mut self, a: &AgentView) {
         let s = self.slot[&a.spec.id];
+        if self.views.len() <= s as usize {
+            self.views.resize(s as usize + 1, None);
+        }
+        self.views[s as usize] = Some(a.clone());
         for channel in a.spec.capacity.keys() {
             let b = self.spare.entry(channel.clone()).or_default();
             if a.spare(channel) > 0 {
@@ -661,7 +670,9 @@ impl Router {
         let mut scored: Vec<Candidate> = set
             .iter()
             .map(|s| {
-                let a = &self.state.agents[&self.bits.ids[s as usize]];
+                let a = self.bits.views[s as usize]
+                    .as_ref()
+                    .expect("eligible slots hold an agent");
                 let proficiency = if needs.is_empty() {
                     0.5
                 } else {

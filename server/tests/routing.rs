@@ -1,0 +1,256 @@
+//! kefu.v1.Routing over real gRPC: assignment, the agent desktop stream, errors, restart.
+
+use kefu_engine::embed::BertEncoder;
+use kefu_engine::index::{BuildParams, Corpus, build_version};
+use kefu_engine::kb::import_file;
+use kefu_server::Config;
+use kefu_server::proto::routing_client::RoutingClient;
+use kefu_server::proto::{
+    Agent, CompleteRequest, GetAgentRequest, GetQueueRequest, Presence, RouteRequest, SetPresenceRequest,
+    SkillRequirement, Tier, UpsertAgentRequest, WatchAssignmentsRequest,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use tonic::Code;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn setup() -> (tempfile::TempDir, Config) {
+    let model = repo().join("models/all-MiniLM-L6-v2");
+    let enc = BertEncoder::from_dir(&model).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
+        .unwrap()
+        .articles;
+    let corpus = Corpus::embed(articles, &enc, 32, "kb", &|_, _, _| {}).unwrap();
+    build_version(
+        &root.path().join("index"),
+        &corpus,
+        &BuildParams::default(),
+        &|_, _, _| {},
+    )
+    .unwrap();
+    let mut c = Config::new(&root.path().join("index"), &model);
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.metrics = None;
+    c.routing_dir = root.path().join("routing");
+    (root, c)
+}
+
+fn agent(id: &str, lang: &str, skills: &[(&str, u32)], expertise: &str) -> Agent {
+    Agent {
+        id: id.into(),
+        name: id.into(),
+        languages: vec![lang.into()],
+        skills: skills.iter().map(|(s, l)| (s.to_string(), *l)).collect(),
+        expertise: expertise.into(),
+        tiers: vec![Tier::Standard as i32, Tier::Vip as i32],
+        capacity: HashMap::from([("chat".to_string(), 1)]),
+        translation: false,
+    }
+}
+
+fn ticket(id: &str, text: &str) -> RouteRequest {
+    RouteRequest {
+        ticket_id: id.into(),
+        customer_id: format!("c-{id}"),
+        tier: Tier::Standard as i32,
+        language: "en".into(),
+        channel: "chat".into(),
+        text: text.into(),
+        ..Default::default()
+    }
+}
+
+async fn client(addr: std::net::SocketAddr) -> RoutingClient<tonic::transport::Channel> {
+    RoutingClient::connect(format!("http://{addr}")).await.unwrap()
+}
+
+async fn upsert(c: &mut RoutingClient<tonic::transport::Channel>, a: Agent) {
+    c.upsert_agent(UpsertAgentRequest {
+        agent: Some(a),
+        presence: Presence::Online as i32,
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn route_assigns_by_expertise_streams_to_the_desktop_and_survives_restart() {
+    let (root, cfg) = setup();
+    let srv = kefu_server::start(cfg.clone()).await.unwrap();
+    let mut c = client(srv.grpc_addr).await;
+    upsert(
+        &mut c,
+        agent(
+            "customs-1",
+            "en",
+            &[("customs", 4)],
+            "import duties, VAT, customs clearance",
+        ),
+    )
+    .await;
+    upsert(
+        &mut c,
+        agent(
+            "audio-1",
+            "en",
+            &[("product", 4)],
+            "bluetooth headsets, battery life, pairing",
+        ),
+    )
+    .await;
+
+    let mut watch = c
+        .watch_assignments(WatchAssignmentsRequest {
+            agent_id: "customs-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let r = c
+        .route(ticket(
+            "t1",
+            "my parcel is held at customs and they want import tax",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.assigned, "{r:?}");
+    assert_eq!(r.agent_id, "customs-1");
+    assert_eq!(r.category, "customs", "category inferred from the answer index");
+    let d = r.decision.unwrap();
+    assert_eq!(d.eligible, 2);
+    assert!(d.candidates[0].expertise > d.candidates[1].expertise);
+
+    let pushed = tokio::time::timeout(std::time::Duration::from_secs(5), watch.message())
+        .await
+        .expect("assignment pushed to the desktop")
+        .unwrap()
+        .unwrap();
+    assert_eq!(pushed.ticket_id, "t1");
+
+    // customs-1 is full (capacity 1): a second customs ticket that needs the skill waits.
+    let mut t2 = ticket("t2", "what are the import duties to Germany");
+    t2.required = vec![SkillRequirement {
+        skill: "customs".into(),
+        min_level: 3,
+    }];
+    let r2 = c.route(t2).await.unwrap().into_inner();
+    assert!(!r2.assigned);
+    assert_eq!(r2.queue_position, 1);
+    assert_eq!(
+        c.get_queue(GetQueueRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .tickets[0]
+            .ticket_id,
+        "t2"
+    );
+
+    srv.shutdown().await;
+    // Restart on the same routing log: load, open tickets and queue are back.
+    let srv = kefu_server::start(cfg).await.unwrap();
+    let mut c = client(srv.grpc_addr).await;
+    let a = c
+        .get_agent(GetAgentRequest {
+            agent_id: "customs-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.open_tickets, vec!["t1"]);
+    assert_eq!(a.load["chat"], 1);
+    assert_eq!(a.presence, Presence::Online as i32);
+    // Completing t1 lets customs-1 pull the waiting t2 at once.
+    let ev = c
+        .complete(CompleteRequest {
+            ticket_id: "t1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ev.assignments.len(), 1);
+    assert_eq!(ev.assignments[0].ticket_id, "t2");
+    assert!(
+        c.get_queue(GetQueueRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .tickets
+            .is_empty()
+    );
+    srv.shutdown().await;
+    drop(root);
+}
+
+#[tokio::test]
+async fn routing_errors_have_precise_statuses() {
+    let (_root, cfg) = setup();
+    let srv = kefu_server::start(cfg).await.unwrap();
+    let mut c = client(srv.grpc_addr).await;
+    let code = |r: Result<(), tonic::Status>| r.expect_err("must fail").code();
+
+    let r = c
+        .set_presence(SetPresenceRequest {
+            agent_id: "ghost".into(),
+            presence: Presence::Online as i32,
+        })
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Code::NotFound);
+
+    let bad_level = agent("a", "en", &[("customs", 9)], "");
+    let r = c
+        .upsert_agent(UpsertAgentRequest {
+            agent: Some(bad_level),
+            presence: 0,
+        })
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Code::InvalidArgument);
+
+    let mut absurd = agent("a", "en", &[], "");
+    absurd.capacity.insert("chat".into(), 100_000);
+    let s = c
+        .upsert_agent(UpsertAgentRequest {
+            agent: Some(absurd),
+            presence: 0,
+        })
+        .await
+        .expect_err("absurd capacity");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().contains("absurd"), "{}", s.message());
+
+    upsert(&mut c, agent("a", "en", &[], "")).await;
+    c.route(ticket("dup", "")).await.unwrap();
+    assert_eq!(
+        code(c.route(ticket("dup", "")).await.map(|_| ())),
+        Code::AlreadyExists
+    );
+    let mut p = ticket("p", "");
+    p.priority = 42;
+    assert_eq!(code(c.route(p).await.map(|_| ())), Code::InvalidArgument);
+    assert_eq!(
+        code(
+            c.complete(CompleteRequest {
+                ticket_id: "nope".into()
+            })
+            .await
+            .map(|_| ())
+        ),
+        Code::NotFound
+    );
+    let r = c
+        .watch_assignments(WatchAssignmentsRequest {
+            agent_id: "ghost".into(),
+        })
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Code::NotFound);
+    srv.shutdown().await;
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Printed by `make demo` just before the server starts: how to talk to it.
+GRPC="${1:-127.0.0.1:50051}"
+METRICS="${2:-127.0.0.1:9464}"
+cat <<TXT
+
+kefu-server is starting on ${GRPC} (gRPC) and http://${METRICS} (metrics). Ctrl-C stops it.
+From another terminal:
+
+  # Python (pip install grpcio grpcio-tools)
+  python3 examples/ask.py "how many hours can I listen after a full charge?" --addr ${GRPC}
+
+  # grpcurl (uses server reflection; no .proto needed)
+  grpcurl -plaintext -d '{"question": "do you accept paypal?", "k": 3}' ${GRPC} kefu.v1.Answers/Ask
+  grpcurl -plaintext -d '{"question": "wo ist mein Paket", "locales": ["de"]}' ${GRPC} kefu.v1.Answers/Ask
+  grpcurl -plaintext ${GRPC} kefu.v1.Admin/Info
+  grpcurl -plaintext ${GRPC} list
+
+  # the CLI against the same index
+  ./target/release/kefu query data/index "my parcel is stuck at customs"
+
+  curl -s http://${METRICS}/metrics | grep kefu_requests
+
+TXT
