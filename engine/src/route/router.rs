@@ -206,8 +206,15 @@ struct Bitsets {
     skill: HashMap<String, [RoaringBitmap; MAX_LEVEL as usize]>,
     /// channel → agents with spare capacity on it.
     spare: HashMap<String, RoaringBitmap>,
-    /// Each slot's agent, mirrored so scoring reads by slot, not by string key.
-    views: Vec<Option<AgentView>>,
+    // Scoring inputs laid out by slot, so a decision over hundreds of
+    // eligible agents reads contiguous arrays instead of chasing map nodes.
+    /// channel → (capacity, load) per slot.
+    chan: HashMap<String, Vec<(u32, u32)>>,
+    last_assigned: Vec<u64>,
+    /// Expertise vectors, `dim` floats per slot (zeros where `has_vec` is false).
+    vecs: Vec<f32>,
+    has_vec: Vec<bool>,
+    dim: usize,
 }
 
 impl Bitsets {
@@ -222,8 +229,13 @@ impl Bitsets {
     }
 
     fn clear(&mut self, s: u32) {
-        if let Some(v) = self.views.get_mut(s as usize) {
-            *v = None;
+        for per_slot in self.chan.values_mut() {
+            if let Some(x) = per_slot.get_mut(s as usize) {
+                *x = (0, 0);
+            }
+        }
+        if let Some(h) = self.has_vec.get_mut(s as usize) {
+            *h = false;
         }
         self.all.remove(s);
         self.online.remove(s);
@@ -266,15 +278,33 @@ impl Bitsets {
                 b.insert(s);
             }
         }
+        let n = self.ids.len();
+        self.has_vec.resize(n, false);
+        if let Some(v) = &a.vector {
+            if self.dim == 0 {
+                self.dim = v.len();
+            }
+            if v.len() == self.dim {
+                self.vecs.resize(n * self.dim, 0.0);
+                self.vecs[s as usize * self.dim..(s as usize + 1) * self.dim].copy_from_slice(v);
+                self.has_vec[s as usize] = true;
+            }
+        }
         self.set_spare(a);
     }
 
+    /// Refreshes the slot's load-dependent inputs after an assignment or release.
     fn set_spare(&mut self, a: &AgentView) {
-        let s = self.slot[&a.spec.id];
-        if self.views.len() <= s as usize {
-            self.views.resize(s as usize + 1, None);
+        let s = self.slot[&a.spec.id] as usize;
+        let n = self.ids.len();
+        self.last_assigned.resize(n, 0);
+        self.last_assigned[s] = a.last_assigned_ms;
+        for (channel, &cap) in &a.spec.capacity {
+            let per_slot = self.chan.entry(channel.clone()).or_default();
+            per_slot.resize(n, (0, 0));
+            per_slot[s] = (cap, a.load.get(channel).copied().unwrap_or(0));
         }
-        self.views[s as usize] = Some(a.clone());
+        let s = s as u32;
         for channel in a.spec.capacity.keys() {
             let b = self.spare.entry(channel.clone()).or_default();
             if a.spare(channel) > 0 {
@@ -667,52 +697,80 @@ impl Router {
                 &t.additional[..]
             })
             .collect();
-        let mut scored: Vec<Candidate> = set
+        // Score every eligible agent without allocating; build Candidates for the top five only.
+        let b = &self.bits;
+        let chan = b.chan.get(&t.channel);
+        let levels: Vec<Option<&[RoaringBitmap; MAX_LEVEL as usize]>> =
+            needs.iter().map(|n| b.skill.get(&n.skill)).collect();
+        let preferred = t.preferred_agent.as_deref().and_then(|p| b.slot.get(p)).copied();
+        let query = t.vector.as_deref().filter(|q| q.len() == b.dim);
+        let mut scored: Vec<(Candidate, u32)> = set
             .iter()
             .map(|s| {
-                let a = self.bits.views[s as usize]
-                    .as_ref()
-                    .expect("eligible slots hold an agent");
-                let proficiency = if needs.is_empty() {
+                let i = s as usize;
+                let proficiency = if levels.is_empty() {
                     0.5
                 } else {
-                    needs
+                    levels
                         .iter()
-                        .map(|n| a.spec.skills.get(&n.skill).copied().unwrap_or(0) as f32 / MAX_LEVEL as f32)
+                        .map(|l| l.map_or(0, |l| l.iter().take_while(|bm| bm.contains(s)).count()) as f32)
                         .sum::<f32>()
-                        / needs.len() as f32
+                        / (levels.len() as f32 * MAX_LEVEL as f32)
                 };
-                let expertise = match (&t.vector, &a.vector) {
-                    (Some(q), Some(v)) if q.len() == v.len() => crate::index::simd::dot(q, v),
+                let expertise = match query {
+                    Some(q) if b.has_vec[i] => {
+                        crate::index::simd::dot(q, &b.vecs[i * b.dim..(i + 1) * b.dim])
+                    }
                     _ => 0.0,
                 };
-                let idle = if a.last_assigned_ms == 0 {
-                    1.0
-                } else {
-                    let secs = now_ms.saturating_sub(a.last_assigned_ms) as f32 / 1000.0;
-                    (secs / self.cfg.idle_saturation_secs.max(1) as f32).min(1.0)
+                let idle = match b.last_assigned[i] {
+                    0 => 1.0,
+                    last => {
+                        let secs = now_ms.saturating_sub(last) as f32 / 1000.0;
+                        (secs / self.cfg.idle_saturation_secs.max(1) as f32).min(1.0)
+                    }
                 };
-                let cap = a.spec.capacity.get(&t.channel).copied().unwrap_or(0).max(1);
-                let spare = a.spare(&t.channel) as f32 / cap as f32;
-                let sticky = t.preferred_agent.as_deref() == Some(a.spec.id.as_str());
+                let (cap, load) = chan.and_then(|c| c.get(i)).copied().unwrap_or((0, 0));
+                let spare = cap.saturating_sub(load) as f32 / cap.max(1) as f32;
+                let sticky = preferred == Some(s);
                 let score = w.proficiency * proficiency
                     + w.expertise * expertise
                     + w.idle * idle
                     + w.spare * spare
                     + if sticky { w.sticky } else { 0.0 };
-                Candidate {
-                    agent: a.spec.id.clone(),
-                    score,
-                    proficiency,
-                    expertise,
-                    idle,
-                    spare,
-                    sticky,
-                }
+                (
+                    Candidate {
+                        agent: String::new(),
+                        score,
+                        proficiency,
+                        expertise,
+                        idle,
+                        spare,
+                        sticky,
+                    },
+                    s,
+                )
             })
             .collect();
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.agent.cmp(&b.agent)));
-        scored.truncate(5);
+        let ids = &self.bits.ids;
+        let best_first = |a: &(Candidate, u32), b: &(Candidate, u32)| {
+            b.0.score
+                .total_cmp(&a.0.score)
+                .then_with(|| ids[a.1 as usize].cmp(&ids[b.1 as usize]))
+        };
+        const SHOWN: usize = 5;
+        if scored.len() > SHOWN {
+            scored.select_nth_unstable_by(SHOWN - 1, best_first);
+            scored.truncate(SHOWN);
+        }
+        scored.sort_by(best_first);
+        let scored: Vec<Candidate> = scored
+            .into_iter()
+            .map(|(c, s)| Candidate {
+                agent: ids[s as usize].clone(),
+                ..c
+            })
+            .collect();
         Decision {
             ring: ring_i,
             eligible: set.len(),
