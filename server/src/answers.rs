@@ -124,18 +124,21 @@ impl AnswersService {
             .metrics
             .embed_seconds
             .observe(t.elapsed().as_secs_f64());
-        let index = self.state.index();
-        let version = index.manifest().version.clone();
-        let (hits, search_us) = self.search(index, vector.to_vec(), k, ef, filter).await?;
+        let (hits, timings, index_version) = self
+            .answer(
+                self.state.index(),
+                vector.to_vec(),
+                k,
+                ef,
+                filter,
+                (embed_us, cache_hit),
+                start,
+            )
+            .await?;
         Ok(AskResponse {
             hits,
-            timings: Some(Timings {
-                embed_us,
-                search_us,
-                total_us: start.elapsed().as_micros() as u64,
-                cache_hit,
-            }),
-            index_version: version,
+            timings: Some(timings),
+            index_version,
         })
     }
 
@@ -143,49 +146,53 @@ impl AnswersService {
         let start = Instant::now();
         let (k, ef) = self.k_and_ef(r.k, r.ef)?;
         let filter = filter_from(&r.filters)?;
-        let index = self.state.index();
-        let (vector, embed_us, cache_hit) = match r.query {
+        let _permit = self.permit()?;
+        // Vectors are checked (dimension, finite, non-zero) by the engine.
+        let (vector, embedded) = match r.query {
             None => {
                 return Err(Status::invalid_argument(
                     "query is missing: set `vector` or `text`",
                 ));
             }
-            Some(search_request::Query::Vector(v)) => {
-                if v.values.len() != index.dim() {
-                    return Err(Status::invalid_argument(format!(
-                        "vector has dimension {}; the index has {}",
-                        v.values.len(),
-                        index.dim()
-                    )));
-                }
-                if let Some(i) = v.values.iter().position(|x| !x.is_finite()) {
-                    return Err(Status::invalid_argument(format!(
-                        "vector component {i} is not a finite number"
-                    )));
-                }
-                (v.values, 0, false)
-            }
+            Some(search_request::Query::Vector(v)) => (v.values, (0, false)),
             Some(search_request::Query::Text(text)) => {
                 self.check_text("text", &text)?;
-                let _permit = self.permit()?;
                 let t = Instant::now();
                 let (v, hit) = self.state.embed_question(&text).await?;
-                (v.to_vec(), t.elapsed().as_micros() as u64, hit)
+                (v.to_vec(), (t.elapsed().as_micros() as u64, hit))
             }
         };
-        let _permit = self.permit()?;
-        let version = index.manifest().version.clone();
-        let (hits, search_us) = self.search(index, vector, k, ef, filter).await?;
+        let (hits, timings, index_version) = self
+            .answer(self.state.index(), vector, k, ef, filter, embedded, start)
+            .await?;
         Ok(SearchResponse {
             hits,
-            timings: Some(Timings {
-                embed_us,
-                search_us,
-                total_us: start.elapsed().as_micros() as u64,
-                cache_hit,
-            }),
-            index_version: version,
+            timings: Some(timings),
+            index_version,
         })
+    }
+
+    /// Searches and stamps the timings: the shared tail of Ask and Search.
+    #[allow(clippy::too_many_arguments)]
+    async fn answer(
+        &self,
+        index: Arc<Index>,
+        vector: Vec<f32>,
+        k: usize,
+        ef: usize,
+        filter: Filter,
+        (embed_us, cache_hit): (u64, bool),
+        start: Instant,
+    ) -> Result<(Vec<Hit>, Timings, String), Status> {
+        let version = index.manifest().version.clone();
+        let (hits, search_us) = self.search(index, vector, k, ef, filter).await?;
+        let timings = Timings {
+            embed_us,
+            search_us,
+            total_us: start.elapsed().as_micros() as u64,
+            cache_hit,
+        };
+        Ok((hits, timings, version))
     }
 
     async fn embed(&self, r: EmbedRequest) -> Result<EmbedResponse, Status> {

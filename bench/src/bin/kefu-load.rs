@@ -1,0 +1,147 @@
+//! `kefu-load`: a bounded gRPC load generator for kefu-server's Ask.
+//!
+//! N concurrent callers send questions for at most `--duration` seconds or
+//! `--requests` calls, whichever comes first, to a loopback server; it prints
+//! throughput, latency percentiles (HdrHistogram) and outcomes by status code.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use kefu_server::proto::AskRequest;
+use kefu_server::proto::answers_client::AnswersClient;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// Load generator for kefu-server (Ask RPC).
+#[derive(Parser, Debug)]
+#[command(name = "kefu-load", version)]
+struct Args {
+    /// Server address; loopback only.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: String,
+    /// Concurrent callers.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Stop after this many seconds.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Stop after this many calls in total.
+    #[arg(long, default_value_t = 100_000)]
+    requests: u64,
+    /// Make every question unique (defeats the embedding cache: measures the encoder path).
+    #[arg(long)]
+    unique: bool,
+    /// Questions, one per line (default: built-in customer questions).
+    #[arg(long)]
+    questions: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    k: u32,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let a = Args::parse();
+    let host = a.addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(&a.addr);
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") && !host.starts_with("127.") {
+        bail!("kefu-load only targets loopback addresses, not {host}");
+    }
+    let questions: Vec<String> = match &a.questions {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("read {}", p.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => kefu_bench::QUESTIONS.iter().map(|s| s.to_string()).collect(),
+    };
+    if questions.is_empty() {
+        bail!("no questions to send");
+    }
+    let client = AnswersClient::connect(format!("http://{}", a.addr))
+        .await
+        .context("connect")?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let hits = Arc::new(AtomicU64::new(0));
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let codes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let deadline = Instant::now() + Duration::from_secs(a.duration);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..a.concurrency {
+        let (mut c, sent, hits, hist, codes, qs) = (
+            client.clone(),
+            sent.clone(),
+            hits.clone(),
+            hist.clone(),
+            codes.clone(),
+            questions.clone(),
+        );
+        let (limit, unique, k) = (a.requests, a.unique, a.k);
+        workers.push(tokio::spawn(async move {
+            let mut local = Histogram::<u64>::new(3).expect("histogram");
+            let mut local_codes = BTreeMap::<String, u64>::new();
+            loop {
+                let n = sent.fetch_add(1, Ordering::Relaxed);
+                if n >= limit || Instant::now() >= deadline {
+                    break;
+                }
+                let base = &qs[(n as usize + w) % qs.len()];
+                let question = if unique {
+                    format!("{base} (#{n})")
+                } else {
+                    base.clone()
+                };
+                let t = Instant::now();
+                let r = c
+                    .ask(AskRequest {
+                        question,
+                        k: Some(k),
+                        ..Default::default()
+                    })
+                    .await;
+                let _ = local.record(t.elapsed().as_micros() as u64);
+                let code = match r {
+                    Ok(resp) => {
+                        if resp.into_inner().timings.is_some_and(|t| t.cache_hit) {
+                            hits.fetch_add(1, Ordering::Relaxed);
+                        }
+                        "OK".to_string()
+                    }
+                    Err(s) => format!("{:?}", s.code()),
+                };
+                *local_codes.entry(code).or_default() += 1;
+            }
+            hist.lock().await.add(&local).expect("same bounds");
+            let mut all = codes.lock().await;
+            for (k, v) in local_codes {
+                *all.entry(k).or_default() += v;
+            }
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let h = hist.lock().await;
+    let total = h.len();
+    println!(
+        "{total} calls in {secs:.1} s with {} callers: {:.0} calls/s",
+        a.concurrency,
+        total as f64 / secs
+    );
+    println!(
+        "latency µs: p50 {} p90 {} p99 {} max {}",
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.9),
+        h.value_at_quantile(0.99),
+        h.max()
+    );
+    println!("cache hits: {}", hits.load(Ordering::Relaxed));
+    for (code, n) in codes.lock().await.iter() {
+        println!("{code}: {n}");
+    }
+    Ok(())
+}
