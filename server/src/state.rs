@@ -208,13 +208,13 @@ impl AppState {
     /// The question's embedding: from the cache, else from the encoder queue.
     /// Concurrent misses for one text share a single encoder call.
     pub async fn embed_question(&self, text: &str) -> Result<(Arc<Vec<f32>>, bool), EmbedFailure> {
-        let key = cache_key(&self.model, text);
+        let normalised = normalise(text);
+        let key = format!("{}\u{0}{normalised}", self.model.sha256);
         if let Some(v) = self.cache.get(&key).await {
             self.metrics.cache_hits.inc();
             return Ok((v, true));
         }
         self.metrics.cache_misses.inc();
-        let normalised = normalise(text);
         let v = self
             .cache
             .try_get_with(key, async {
@@ -255,10 +255,6 @@ impl AppState {
 /// One spelling per question: trimmed, inner whitespace collapsed.
 pub fn normalise(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn cache_key(model: &ModelId, text: &str) -> String {
-    format!("{}\u{0}{}", &model.sha256, normalise(text))
 }
 
 fn is_version_name(name: &str) -> bool {

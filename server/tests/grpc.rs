@@ -487,3 +487,25 @@ async fn model_mismatch_is_refused_at_start() {
         .expect("must refuse");
     assert!(err.to_string().contains("built with model"), "{err}");
 }
+
+#[tokio::test]
+async fn watch_picks_up_a_new_current_version() {
+    let root = index_root();
+    let mut c = config(root.path());
+    c.watch_secs = 1;
+    let (srv, _, mut admin) = start(c).await;
+    let first = admin.info(InfoRequest {}).await.unwrap().into_inner().index_version;
+    let second = build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
+    let want = second.file_name().unwrap().to_str().unwrap().to_string();
+    assert_ne!(first, want);
+    let mut seen = first;
+    for _ in 0..100 {
+        seen = admin.info(InfoRequest {}).await.unwrap().into_inner().index_version;
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, want, "the watcher did not switch to the new `current`");
+    srv.shutdown().await;
+}
