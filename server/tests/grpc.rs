@@ -494,13 +494,23 @@ async fn watch_picks_up_a_new_current_version() {
     let mut c = config(root.path());
     c.watch_secs = 1;
     let (srv, _, mut admin) = start(c).await;
-    let first = admin.info(InfoRequest {}).await.unwrap().into_inner().index_version;
+    let first = admin
+        .info(InfoRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .index_version;
     let second = build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
     let want = second.file_name().unwrap().to_str().unwrap().to_string();
     assert_ne!(first, want);
     let mut seen = first;
     for _ in 0..100 {
-        seen = admin.info(InfoRequest {}).await.unwrap().into_inner().index_version;
+        seen = admin
+            .info(InfoRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .index_version;
         if seen == want {
             break;
         }

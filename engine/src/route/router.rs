@@ -210,6 +210,8 @@ struct Bitsets {
     // eligible agents reads contiguous arrays instead of chasing map nodes.
     /// channel → (capacity, load) per slot.
     chan: HashMap<String, Vec<(u32, u32)>>,
+    /// skill → proficiency per slot (0 = lacks it).
+    level: HashMap<String, Vec<u8>>,
     last_assigned: Vec<u64>,
     /// Expertise vectors, `dim` floats per slot (zeros where `has_vec` is false).
     vecs: Vec<f32>,
@@ -232,6 +234,11 @@ impl Bitsets {
         for per_slot in self.chan.values_mut() {
             if let Some(x) = per_slot.get_mut(s as usize) {
                 *x = (0, 0);
+            }
+        }
+        for per_slot in self.level.values_mut() {
+            if let Some(x) = per_slot.get_mut(s as usize) {
+                *x = 0;
             }
         }
         if let Some(h) = self.has_vec.get_mut(s as usize) {
@@ -279,6 +286,11 @@ impl Bitsets {
             }
         }
         let n = self.ids.len();
+        for (skill, &level) in &a.spec.skills {
+            let per_slot = self.level.entry(skill.clone()).or_default();
+            per_slot.resize(n, 0);
+            per_slot[s as usize] = level;
+        }
         self.has_vec.resize(n, false);
         if let Some(v) = &a.vector {
             if self.dim == 0 {
@@ -700,8 +712,7 @@ impl Router {
         // Score every eligible agent without allocating; build Candidates for the top five only.
         let b = &self.bits;
         let chan = b.chan.get(&t.channel);
-        let levels: Vec<Option<&[RoaringBitmap; MAX_LEVEL as usize]>> =
-            needs.iter().map(|n| b.skill.get(&n.skill)).collect();
+        let levels: Vec<Option<&Vec<u8>>> = needs.iter().map(|n| b.level.get(&n.skill)).collect();
         let preferred = t.preferred_agent.as_deref().and_then(|p| b.slot.get(p)).copied();
         let query = t.vector.as_deref().filter(|q| q.len() == b.dim);
         let mut scored: Vec<(Candidate, u32)> = set
@@ -713,7 +724,7 @@ impl Router {
                 } else {
                     levels
                         .iter()
-                        .map(|l| l.map_or(0, |l| l.iter().take_while(|bm| bm.contains(s)).count()) as f32)
+                        .map(|l| l.and_then(|l| l.get(i)).copied().unwrap_or(0) as f32)
                         .sum::<f32>()
                         / (levels.len() as f32 * MAX_LEVEL as f32)
                 };
