@@ -519,3 +519,45 @@ async fn watch_picks_up_a_new_current_version() {
     assert_eq!(seen, want, "the watcher did not switch to the new `current`");
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn calls_past_their_deadline_are_dropped_from_the_encoder_queue() {
+    let root = index_root();
+    let mut c = config(root.path());
+    c.max_batch = 1;
+    let (srv, client, _) = start(c).await;
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let mut c = client.clone();
+        calls.push(tokio::spawn(async move {
+            let mut req = tonic::Request::new(ask(&format!("a question nobody asked before, number {i}")));
+            req.set_timeout(std::time::Duration::from_millis(2));
+            c.ask(req).await
+        }));
+    }
+    let mut expired = 0;
+    for call in calls {
+        if let Err(s) = call.await.unwrap() {
+            assert!(
+                matches!(s.code(), Code::DeadlineExceeded | Code::Cancelled),
+                "{s:?}"
+            );
+            expired += 1;
+        }
+    }
+    assert!(expired > 0);
+    // The worker skips queued questions whose callers are gone instead of embedding them.
+    let mut dropped = 0;
+    for _ in 0..100 {
+        dropped = srv.state.metrics.encoder_dropped.get();
+        if dropped > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(dropped > 0, "no expired question was dropped from the queue");
+    // And the server still answers.
+    let mut c = client.clone();
+    c.ask(ask("where is my parcel")).await.unwrap();
+    srv.shutdown().await;
+}
