@@ -78,7 +78,7 @@ impl AnswersService {
     async fn search(
         &self,
         index: Arc<Index>,
-        query: Vec<f32>,
+        query: Arc<Vec<f32>>,
         k: usize,
         ef: usize,
         filter: Filter,
@@ -127,7 +127,7 @@ impl AnswersService {
         let (hits, timings, index_version) = self
             .answer(
                 self.state.index(),
-                vector.to_vec(),
+                vector,
                 k,
                 ef,
                 filter,
@@ -154,12 +154,12 @@ impl AnswersService {
                     "query is missing: set `vector` or `text`",
                 ));
             }
-            Some(search_request::Query::Vector(v)) => (v.values, (0, false)),
+            Some(search_request::Query::Vector(v)) => (Arc::new(v.values), (0, false)),
             Some(search_request::Query::Text(text)) => {
                 self.check_text("text", &text)?;
                 let t = Instant::now();
                 let (v, hit) = self.state.embed_question(&text).await?;
-                (v.to_vec(), (t.elapsed().as_micros() as u64, hit))
+                (v, (t.elapsed().as_micros() as u64, hit))
             }
         };
         let (hits, timings, index_version) = self
@@ -177,7 +177,7 @@ impl AnswersService {
     async fn answer(
         &self,
         index: Arc<Index>,
-        vector: Vec<f32>,
+        vector: Arc<Vec<f32>>,
         k: usize,
         ef: usize,
         filter: Filter,

@@ -260,7 +260,7 @@ impl RoutingService {
     async fn understand(&self, text: &str) -> Result<(Vec<f32>, String), Status> {
         let (v, _) = self.state.embed_question(text).await?;
         let index = self.state.index();
-        let vector = v.to_vec();
+        let vector = v.clone();
         let category = tokio::task::spawn_blocking(move || {
             let hits = index.search(&vector, 1, 32, None).ok()?;
             index.article(hits.first()?.article).ok()?.category
