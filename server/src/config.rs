@@ -241,6 +241,13 @@ mod tests {
     }
 
     #[test]
+    fn zero_limits_are_rejected_by_name() {
+        let args = Args::parse_from(["kefu-server", "--index", "/x", "--max-k", "0"]);
+        let err = Config::load(args).unwrap_err();
+        assert_eq!(err.to_string(), "max_k must be at least 1");
+    }
+
+    #[test]
     fn unknown_keys_and_missing_index_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kefu.toml");

@@ -227,6 +227,16 @@ async fn bad_input_gets_a_precise_status() {
         Code::InvalidArgument,
         "Embed takes 1 to",
     );
+    expect(
+        client
+            .embed(EmbedRequest {
+                texts: vec!["refund".into(); 65],
+            })
+            .await
+            .map(|_| ()),
+        Code::InvalidArgument,
+        "65 texts given",
+    );
 
     let reload = |v: &str| ReloadRequest { version: v.into() };
     expect(

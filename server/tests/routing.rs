@@ -235,6 +235,21 @@ async fn routing_errors_have_precise_statuses() {
     let mut p = ticket("p", "");
     p.priority = 42;
     assert_eq!(code(c.route(p).await.map(|_| ())), Code::InvalidArgument);
+    let mut t = ticket("t", "");
+    t.tier = 7;
+    assert_eq!(code(c.route(t).await.map(|_| ())), Code::InvalidArgument);
+    let long = ticket("long", &"x".repeat(2001));
+    let s = c.route(long).await.expect_err("text over the limit");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().contains("longer than 2000"), "{}", s.message());
+    let r = c
+        .set_presence(SetPresenceRequest {
+            agent_id: "a".into(),
+            presence: Presence::Unspecified as i32,
+        })
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Code::InvalidArgument);
     assert_eq!(
         code(
             c.complete(CompleteRequest {

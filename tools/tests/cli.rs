@@ -159,3 +159,23 @@ fn bad_kb_line_is_named_and_nothing_is_written() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("skipped 1 bad lines"));
 }
+
+#[test]
+fn out_of_range_build_parameters_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kefu(&[
+        "build",
+        "--kb",
+        "datasets/kb.jsonl",
+        "--out",
+        dir.path().join("i").to_str().unwrap(),
+        "--m",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--m must be between 2 and 128"),
+        "{}",
+        text(&out.stderr)
+    );
+}
