@@ -41,7 +41,7 @@ fn sample_kb_imports() {
     let r = import_file(&path, false).unwrap();
     assert!(r.articles.len() >= 40);
     assert!(r.skipped.is_empty());
-    let locales: std::collections::BTreeSet<_> = r.articles.iter().filter_map(|a| a.locale.clone()).collect();
+    let locales: std::collections::BTreeSet<_> = r.articles.iter().flat_map(|a| a.locales()).collect();
     assert!(locales.len() >= 4, "{locales:?}");
 }
 
@@ -153,4 +153,95 @@ fn unknown_extension_and_empty_file_are_errors() {
     let missing = PathBuf::from("/nonexistent/kb.jsonl");
     let err = import_file(&missing, false).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/kb.jsonl"), "{err}");
+}
+
+#[test]
+fn sample_kb_has_variants_in_four_languages() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/kb.jsonl");
+    let r = import_file(&path, false).unwrap();
+    assert!(r.articles.len() >= 150, "{}", r.articles.len());
+    for a in &r.articles {
+        for l in ["es", "de", "zh"] {
+            let v = a
+                .variants
+                .get(l)
+                .unwrap_or_else(|| panic!("{} has no {l} variant", a.id));
+            assert!(v.questions.len() >= 3, "{} {l}", a.id);
+        }
+        assert!(a.questions.len() >= 3, "{}", a.id);
+    }
+}
+
+const VARIANTS: &str = r#"{"id":"t","title":"Tracking","answer":"Use the tracking link.","questions":["where is my parcel"],"locale":"en","variants":{"es":{"title":"Seguimiento","answer":"Use el enlace.","questions":["¿dónde está mi paquete?","seguimiento"]},"zh":{"answer":"使用跟踪链接。","questions":["我的包裹在哪里"]}}}"#;
+
+#[test]
+fn variants_import_and_every_locale_becomes_samples() {
+    let (_d, path) = file("kb.jsonl", VARIANTS.as_bytes());
+    let a = &import_file(&path, false).unwrap().articles[0];
+    let samples: Vec<(Option<&str>, &str)> = a.samples().map(|s| (s.locale, s.text)).collect();
+    assert_eq!(
+        samples,
+        vec![
+            (Some("en"), "where is my parcel"),
+            (Some("en"), "Tracking"),
+            (Some("es"), "¿dónde está mi paquete?"),
+            (Some("es"), "seguimiento"),
+            (Some("es"), "Seguimiento"),
+            (Some("zh"), "我的包裹在哪里"),
+        ]
+    );
+    // The index stores sample positions; each reads back.
+    assert_eq!(a.sample(5).unwrap().text, "我的包裹在哪里");
+    assert_eq!(a.sample(kefu_engine::kb::LEGACY_TITLE).unwrap().text, "Tracking");
+    assert!(a.sample(6).is_none());
+    assert_eq!(a.in_locale("es-MX").unwrap().answer, "Use el enlace.");
+    assert_eq!(a.in_locale("EN").unwrap().answer, "Use the tracking link.");
+    assert!(a.in_locale("fr").is_none());
+    assert_eq!(a.locales().collect::<Vec<_>>(), vec!["en", "es", "zh"]);
+}
+
+#[test]
+fn a_bad_variant_names_the_line_and_the_locale() {
+    let empty_answer = VARIANTS.replace("使用跟踪链接。", " ");
+    let (line, reason) = invalid_at("kb.jsonl", format!("{GOOD}\n{empty_answer}\n").as_bytes());
+    assert_eq!(line, 2);
+    assert!(
+        reason.contains("variant \"zh\"") && reason.contains("answer"),
+        "{reason}"
+    );
+
+    let same_locale = VARIANTS.replace("\"zh\":{", "\"en-GB\":{");
+    let (_, reason) = invalid_at("kb.jsonl", same_locale.as_bytes());
+    assert!(reason.contains("repeats the article's own locale"), "{reason}");
+
+    let nothing = VARIANTS.replace("\"questions\":[\"我的包裹在哪里\"]", "\"questions\":[]");
+    let (_, reason) = invalid_at("kb.jsonl", nothing.as_bytes());
+    assert!(reason.contains("needs at least one of"), "{reason}");
+}
+
+#[test]
+fn csv_rows_in_another_locale_become_a_variant() {
+    let csv = "id,question,answer,title,locale\n\
+               t,where is my parcel,Use the link.,Tracking,en\n\
+               t,track my order,Use the link.,Tracking,en\n\
+               t,¿dónde está mi paquete?,Use el enlace.,Seguimiento,es\n\
+               t,seguimiento del pedido,Use el enlace.,Seguimiento,es\n";
+    let (_d, path) = file("kb.csv", csv.as_bytes());
+    let a = &import_file(&path, false).unwrap().articles[0];
+    assert_eq!(a.questions, vec!["where is my parcel", "track my order"]);
+    let es = &a.variants["es"];
+    assert_eq!(es.answer, "Use el enlace.");
+    assert_eq!(es.title.as_deref(), Some("Seguimiento"));
+    assert_eq!(
+        es.questions,
+        vec!["¿dónde está mi paquete?", "seguimiento del pedido"]
+    );
+
+    let conflict = format!("{csv}t,otra pregunta,Otra respuesta.,Seguimiento,es\n");
+    let (line, reason) = invalid_at("kb.csv", conflict.as_bytes());
+    assert_eq!(line, 6);
+    assert!(
+        reason.contains("locale \"es\" with a different answer"),
+        "{reason}"
+    );
 }

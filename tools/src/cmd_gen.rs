@@ -37,7 +37,7 @@ pub fn run(a: GenArgs) -> Result<ExitCode> {
         let articles = import_file(kb, false)?.articles;
         let texts: Vec<&str> = articles
             .iter()
-            .flat_map(|a| a.sample_questions().map(|(_, t)| t))
+            .flat_map(|a| a.samples().map(|s| s.text))
             .collect();
         let enc = load_encoder(a.model.as_deref())?;
         let mut real = Vec::new();

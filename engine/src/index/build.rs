@@ -5,9 +5,11 @@
 use super::IndexError;
 use super::format::*;
 use super::graph::FlatGraph;
+use super::reader::Index;
 use super::search::Vectors;
 use crate::embed::{EmbedError, Encoder, ModelId, TextRole};
-use crate::kb::{Article, SampleQuestion};
+use crate::kb::Article;
+use crate::resolve::{Calibration, CalibrationParams, calibrate};
 use hnsw_rs::prelude::{DistDot, Hnsw};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -54,7 +56,7 @@ pub struct Corpus {
     /// `points × dim`, unit length.
     pub vectors: Vec<f32>,
     pub point_article: Vec<u32>,
-    /// `questions[i]` index, or [`TITLE_QUESTION`].
+    /// Position in the article's [`Article::samples`], or [`TITLE_QUESTION`] for "the title".
     pub point_question: Vec<u32>,
     pub model: ModelId,
     pub source: String,
@@ -71,12 +73,8 @@ impl Corpus {
     ) -> Result<Self, EmbedError> {
         let mut texts: Vec<(&str, u32, u32)> = Vec::new();
         for (a, art) in articles.iter().enumerate() {
-            for (which, text) in art.sample_questions() {
-                let q = match which {
-                    SampleQuestion::Title => TITLE_QUESTION,
-                    SampleQuestion::Question(i) => i,
-                };
-                texts.push((text, a as u32, q));
+            for (q, sample) in art.samples().enumerate() {
+                texts.push((sample.text, a as u32, q as u32));
             }
         }
         // Similar lengths in one batch waste less padding.
@@ -121,6 +119,7 @@ impl Corpus {
                 locale: None,
                 markets: Vec::new(),
                 tags: Vec::new(),
+                variants: Default::default(),
             })
             .collect();
         Self {
@@ -197,6 +196,17 @@ impl StagedVersion {
     /// Where the files lie until [`commit`](Self::commit).
     pub fn staging_dir(&self) -> &Path {
         &self.staging
+    }
+
+    /// Fits the answer-or-handoff calibration on the staged files and records it in the pending manifest.
+    pub fn calibrate(&mut self, params: &CalibrationParams) -> Result<Option<&Calibration>, IndexError> {
+        let index = Index::open_parts(self.staging.clone(), self.manifest.clone())?;
+        self.manifest.calibration = calibrate(&index, params)?;
+        drop(index);
+        let json = serde_json::to_vec_pretty(&self.manifest).map_err(|e| IndexError::Build(e.to_string()))?;
+        write_synced(&self.staging.join(MANIFEST_PENDING), &json)?;
+        sync_dir(&self.staging)?;
+        Ok(self.manifest.calibration.as_ref())
     }
 
     /// Makes the version visible: manifest renamed in, directory renamed into
@@ -387,6 +397,7 @@ pub fn stage_with_graph(
         files,
         postings,
         source: corpus.source.clone(),
+        calibration: None,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| IndexError::Build(e.to_string()))?;
     write_synced(&staging.join(MANIFEST_PENDING), &json)?;
@@ -399,14 +410,16 @@ pub fn stage_with_graph(
     })
 }
 
-/// Builds and commits in one step: what `kefu build` does.
+/// Builds, calibrates and commits in one step: what `kefu build` does.
 pub fn build_version(
     root: &Path,
     corpus: &Corpus,
     params: &BuildParams,
     progress: Progress,
 ) -> Result<PathBuf, IndexError> {
-    stage_version(root, corpus, params, progress)?.commit()
+    let mut staged = stage_version(root, corpus, params, progress)?;
+    staged.calibrate(&CalibrationParams::default())?;
+    staged.commit()
 }
 
 /// Removes a half-written staging directory when a build fails part-way.
@@ -457,7 +470,16 @@ fn posting_lists(corpus: &Corpus) -> (PostingDir, Vec<u32>) {
     for (p, &a) in corpus.point_article.iter().enumerate() {
         let art = &corpus.articles[a as usize];
         for f in Field::ALL {
-            for v in art.field_values(f) {
+            // A point's locale is its sample's own, so a locale filter finds text in that language.
+            let values = match f {
+                Field::Locale => art
+                    .sample(corpus.point_question[p])
+                    .and_then(|s| s.locale)
+                    .into_iter()
+                    .collect(),
+                _ => art.field_values(f),
+            };
+            for v in values {
                 lists
                     .entry(f)
                     .or_default()

@@ -30,8 +30,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const NO_NODE: u32 = u32::MAX;
 /// Section alignment inside every file: a cache line, and enough for AVX-512 loads.
 pub const ALIGN: usize = 64;
-/// Sample-question code for "the article's title".
-pub const TITLE_QUESTION: u32 = u32::MAX;
+/// Sample code for "the article's base title" (see [`crate::kb::LEGACY_TITLE`]).
+pub const TITLE_QUESTION: u32 = crate::kb::LEGACY_TITLE;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const MANIFEST_PENDING: &str = "manifest.pending";
@@ -163,4 +163,7 @@ pub struct Manifest {
     /// Where the KB came from, for humans.
     #[serde(default)]
     pub source: String,
+    /// The answer-or-handoff calibration fitted at build time (absent: the index always hands off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::resolve::Calibration>,
 }

@@ -7,6 +7,7 @@
 //! - [`search`] — the HNSW search loop and the exact scan
 //! - [`filter`] — metadata filters and the exact-or-graph planner
 //! - [`graph`] — the flat graph layout, reachability and orphan repair
+//! - [`groups`] — points per article and each point's locale, for article scoring
 //! - [`simd`] — the dot-product kernels
 //! - [`synth`] — clustered synthetic corpora for recall and latency at scale
 
@@ -14,6 +15,7 @@ pub mod build;
 pub mod filter;
 pub mod format;
 pub mod graph;
+pub mod groups;
 pub mod reader;
 pub mod search;
 pub mod simd;

@@ -28,6 +28,8 @@ pub struct ArticleHit {
     pub score: f32,
     /// The sample question (or title) whose vector matched.
     pub matched_question: String,
+    /// The locale that sample is written in.
+    pub matched_locale: Option<String>,
 }
 
 /// What `kefu verify` found.
@@ -61,7 +63,11 @@ pub struct Index {
     payload_start: usize,
     filter_cache: Mutex<HashMap<Filter, Arc<RoaringBitmap>>>,
     by_id: OnceLock<HashMap<String, u32>>,
+    groups: OnceLock<super::groups::PointGroups>,
 }
+
+/// Up to this many points, [`Index::search_where`] scans exactly.
+const EXACT_WHERE_MAX: usize = 5000;
 
 /// Filters remembered per index; past this the cache starts afresh.
 const FILTER_CACHE_MAX: usize = 1024;
@@ -83,6 +89,12 @@ impl Index {
             path: manifest_path.clone(),
             reason: e.to_string(),
         })?;
+        Self::open_parts(dir, manifest)
+    }
+
+    /// Opens the files of `dir` as `manifest` describes them (a staged version before commit).
+    pub(crate) fn open_parts(dir: PathBuf, manifest: Manifest) -> Result<Self, IndexError> {
+        let manifest_path = dir.join(MANIFEST);
         if manifest.format_version != FORMAT_VERSION {
             return Err(IndexError::Unsupported {
                 path: manifest_path,
@@ -196,6 +208,7 @@ impl Index {
             payload_start,
             filter_cache: Mutex::new(HashMap::new()),
             by_id: OnceLock::new(),
+            groups: OnceLock::new(),
         })
     }
 
@@ -243,7 +256,13 @@ impl Index {
         }
     }
 
-    fn point_article(&self) -> &[u32] {
+    /// Points grouped per article, and each point's locale (derived once, on first use).
+    pub(crate) fn groups(&self) -> &super::groups::PointGroups {
+        self.groups
+            .get_or_init(|| super::groups::PointGroups::derive(self))
+    }
+
+    pub(crate) fn point_article(&self) -> &[u32] {
         let n = self.points();
         bytemuck::cast_slice(&self.points[64..64 + n * 4])
     }
@@ -310,15 +329,15 @@ impl Index {
             .get(hit.point as usize)
             .copied()
             .unwrap_or(TITLE_QUESTION);
-        let matched_question = if q == TITLE_QUESTION {
-            article.title.clone().unwrap_or_default()
-        } else {
-            article.questions.get(q as usize).cloned().unwrap_or_default()
-        };
+        let (matched_question, matched_locale) = article
+            .sample(q)
+            .map(|s| (s.text.to_string(), s.locale.map(str::to_string)))
+            .unwrap_or_default();
         Ok(ArticleHit {
             article,
             score: hit.score,
             matched_question,
+            matched_locale,
         })
     }
 
@@ -421,6 +440,27 @@ impl Index {
                 }
             }
         }
+    }
+
+    /// The `k` best articles among the points `accept` admits (an exact scan on small
+    /// indexes, a graph walk on large ones). Calibration uses it to hold samples out.
+    pub fn search_where(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Result<Vec<Hit>, IndexError> {
+        if k == 0 {
+            return Err(IndexError::InvalidQuery("k must be at least 1".into()));
+        }
+        let q = self.prepare_query(query)?;
+        let v = self.vectors();
+        if self.points() <= EXACT_WHERE_MAX {
+            let admitted = (0..self.points() as u32).filter(|&p| accept(p));
+            return Ok(self.exact(&v, &q, admitted, k));
+        }
+        Ok(self.walk(&self.graph(), &v, &q, k, ef, accept))
     }
 
     /// Graph search, widening the beam until k distinct articles are found or the graph is exhausted.

@@ -1,7 +1,7 @@
 //! Reading articles from JSON Lines or CSV, with errors that name file and line.
 
-use super::{Article, KbError};
-use std::collections::HashMap;
+use super::{Article, KbError, Variant, same_language};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// What an import produced: the articles, and the bad lines skipped with `skip_bad`.
@@ -87,20 +87,38 @@ impl Sink {
                 Ok(())
             }
             Some(&i) => {
-                let existing = &mut self.articles[i];
-                if existing.answer != article.answer {
-                    let id = article.id.clone();
-                    return self.bad(line, format!("duplicate id {id:?} with a different answer"));
-                }
+                let id = article.id.clone();
                 if !merge {
-                    let id = article.id.clone();
                     return self.bad(line, format!("duplicate id {id:?}"));
                 }
-                for q in article.questions {
-                    if !existing.questions.contains(&q) {
-                        existing.questions.push(q);
+                let existing = &mut self.articles[i];
+                // A CSV row in another locale than the article's first row is a variant.
+                let other_locale = match (&existing.locale, &article.locale) {
+                    (Some(base), Some(l)) if !same_language(base, l) => Some(l.clone()),
+                    _ => None,
+                };
+                if let Some(locale) = other_locale {
+                    let variant = existing
+                        .variants
+                        .entry(locale.clone())
+                        .or_insert_with(|| Variant {
+                            title: article.title.clone(),
+                            answer: article.answer.clone(),
+                            questions: Vec::new(),
+                        });
+                    if variant.answer != article.answer {
+                        return self.bad(
+                            line,
+                            format!("duplicate id {id:?} in locale {locale:?} with a different answer"),
+                        );
                     }
+                    merge_list(&mut variant.questions, article.questions);
+                    return Ok(());
                 }
+                if existing.answer != article.answer {
+                    return self.bad(line, format!("duplicate id {id:?} with a different answer"));
+                }
+                merge_list(&mut existing.questions, article.questions);
                 merge_list(&mut existing.markets, article.markets);
                 merge_list(&mut existing.tags, article.tags);
                 Ok(())
@@ -149,6 +167,37 @@ fn check(a: &Article) -> Result<(), String> {
             return Err(format!("article {:?}: field `{name}` is empty", a.id));
         }
     }
+    check_variants(&a.id, a.locale.as_deref(), &a.variants)
+}
+
+/// Each variant has a locale other than the base one, an answer, and something to match.
+fn check_variants(id: &str, base: Option<&str>, variants: &BTreeMap<String, Variant>) -> Result<(), String> {
+    for (locale, v) in variants {
+        if locale.trim().is_empty() {
+            return Err(format!("article {id:?}: a variant has an empty locale"));
+        }
+        if base.is_some_and(|b| same_language(b, locale)) {
+            return Err(format!(
+                "article {id:?}: variant {locale:?} repeats the article's own locale"
+            ));
+        }
+        if v.answer.trim().is_empty() {
+            return Err(format!(
+                "article {id:?}: variant {locale:?} has an empty `answer`"
+            ));
+        }
+        if v.questions.is_empty() && v.title.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return Err(format!(
+                "article {id:?}: variant {locale:?} needs at least one of `questions` or `title`"
+            ));
+        }
+        if let Some(i) = v.questions.iter().position(|q| q.trim().is_empty()) {
+            return Err(format!(
+                "article {id:?}: variant {locale:?} question {} is empty",
+                i + 1
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -172,7 +221,8 @@ fn import_jsonl(bytes: &[u8], sink: &mut Sink) -> Result<(), KbError> {
 }
 
 /// CSV: header row names columns; `id`, `answer` and `question` (or `title`) are
-/// required; `markets` and `tags` are `;`-separated. Rows with one id merge.
+/// required; `markets` and `tags` are `;`-separated. Rows with one id merge; a row
+/// whose `locale` differs from the article's first row adds to that locale's variant.
 fn import_csv(bytes: &[u8], sink: &mut Sink) -> Result<(), KbError> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let headers = match reader.byte_headers() {
@@ -249,6 +299,7 @@ fn import_csv(bytes: &[u8], sink: &mut Sink) -> Result<(), KbError> {
             locale: get(locale_col),
             markets: list(markets_col),
             tags: list(tags_col),
+            variants: BTreeMap::new(),
         };
         sink.add(line, article, true)?;
     }

@@ -2,13 +2,17 @@
 //!
 //! An [`Article`] is one answer with several ways customers ask for it; every
 //! sample question (and the title) becomes one vector in the index that points
-//! back at its article.
+//! back at its article. An article may carry [`Variant`]s: the same answer in
+//! other locales, each with its own title, answer and sample questions, so a
+//! question finds the article in any language and the customer is answered in
+//! theirs.
 
 mod import;
 
 pub use import::{ImportReport, import_file};
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// One answer in the knowledge base.
@@ -22,51 +26,131 @@ pub struct Article {
     pub questions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// The locale of the base text (title, answer, questions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub markets: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// The same article in other locales, keyed by locale ("es", "zh", …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, Variant>,
 }
 
-/// Which text of an article a vector was made from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SampleQuestion {
-    /// The article's title.
-    Title,
-    /// `questions[i]`.
-    Question(u32),
+/// The article's text in one more locale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variant {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub answer: String,
+    #[serde(default)]
+    pub questions: Vec<String>,
 }
+
+/// One text of an article that becomes a vector, with the locale it is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample<'a> {
+    pub locale: Option<&'a str>,
+    pub text: &'a str,
+}
+
+/// The text shown to a customer: the base article or one of its variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Localized<'a> {
+    pub locale: Option<&'a str>,
+    pub title: Option<&'a str>,
+    pub answer: &'a str,
+}
+
+/// Sample number that means "the base title" in indexes built before variants existed.
+pub const LEGACY_TITLE: u32 = u32::MAX;
 
 impl Article {
-    /// The texts that become vectors, with where each came from: every question, then the title.
-    pub fn sample_questions(&self) -> impl Iterator<Item = (SampleQuestion, &str)> {
-        self.questions
-            .iter()
-            .enumerate()
-            .map(|(i, q)| (SampleQuestion::Question(i as u32), q.as_str()))
-            .chain(self.title.as_deref().map(|t| (SampleQuestion::Title, t)))
+    /// Base text, then each variant in locale order: the texts that become vectors.
+    ///
+    /// Order within each text set: every question, then the title. The position
+    /// of a sample in this sequence is the number the index stores for its point.
+    pub fn samples(&self) -> impl Iterator<Item = Sample<'_>> {
+        let base = self.locale.as_deref();
+        text_samples(base, &self.questions, self.title.as_deref()).chain(
+            self.variants
+                .iter()
+                .flat_map(|(loc, v)| text_samples(Some(loc.as_str()), &v.questions, v.title.as_deref())),
+        )
     }
 
-    /// The text of one sample question.
-    pub fn sample_text(&self, which: SampleQuestion) -> Option<&str> {
-        match which {
-            SampleQuestion::Title => self.title.as_deref(),
-            SampleQuestion::Question(i) => self.questions.get(i as usize).map(String::as_str),
+    /// The sample at position `i` of [`Article::samples`].
+    pub fn sample(&self, i: u32) -> Option<Sample<'_>> {
+        if i == LEGACY_TITLE {
+            return self.title.as_deref().map(|text| Sample {
+                locale: self.locale.as_deref(),
+                text,
+            });
+        }
+        self.samples().nth(i as usize)
+    }
+
+    /// Every locale the article is written in: the base locale, then the variants'.
+    pub fn locales(&self) -> impl Iterator<Item = &str> {
+        self.locale
+            .as_deref()
+            .into_iter()
+            .chain(self.variants.keys().map(String::as_str))
+    }
+
+    /// The text in `locale` when the article has it, else `None`.
+    pub fn in_locale(&self, locale: &str) -> Option<Localized<'_>> {
+        if self.locale.as_deref().is_some_and(|l| same_language(l, locale)) {
+            return Some(self.base_text());
+        }
+        self.variants
+            .iter()
+            .find(|(l, _)| same_language(l, locale))
+            .map(|(l, v)| Localized {
+                locale: Some(l.as_str()),
+                title: v.title.as_deref(),
+                answer: &v.answer,
+            })
+    }
+
+    /// The base text.
+    pub fn base_text(&self) -> Localized<'_> {
+        Localized {
+            locale: self.locale.as_deref(),
+            title: self.title.as_deref(),
+            answer: &self.answer,
         }
     }
 
-    /// Values of a filterable field, for posting lists and filter checks.
+    /// Values of a filterable field, for filter checks (locale: every locale it is written in).
     pub fn field_values(&self, field: crate::index::Field) -> Vec<&str> {
         use crate::index::Field;
         match field {
             Field::Category => self.category.as_deref().into_iter().collect(),
-            Field::Locale => self.locale.as_deref().into_iter().collect(),
+            Field::Locale => self.locales().collect(),
             Field::Market => self.markets.iter().map(String::as_str).collect(),
             Field::Tag => self.tags.iter().map(String::as_str).collect(),
         }
     }
+}
+
+fn text_samples<'a>(
+    locale: Option<&'a str>,
+    questions: &'a [String],
+    title: Option<&'a str>,
+) -> impl Iterator<Item = Sample<'a>> {
+    questions
+        .iter()
+        .map(String::as_str)
+        .chain(title)
+        .map(move |text| Sample { locale, text })
+}
+
+/// Whether two locale tags name the same language ("pt-BR" and "pt" do; case is ignored).
+pub fn same_language(a: &str, b: &str) -> bool {
+    let lang = |s: &str| s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+    !a.is_empty() && lang(a) == lang(b)
 }
 
 /// A knowledge-base file that could not be imported, with the place at fault.
