@@ -1,0 +1,319 @@
+//! Calibration at build time, from the knowledge base's own sample questions.
+//!
+//! Two kinds of held-out examples imitate live traffic:
+//! - **held-out questions** (in scope): one sample question is removed and used
+//!   as the query; the right answer is its article, found through the others;
+//! - **held-out articles** (out of scope): every sample of one article is
+//!   removed and one of them is the query; whatever comes top is wrong.
+//!
+//! A logistic model maps each example's features ([`Features`]) to the chance
+//! that the top article is right; the curve of precision and coverage against
+//! the confidence threshold gives the lowest threshold that reaches the target
+//! precision, with out-of-scope traffic weighted to an assumed share.
+
+use super::confidence::{Calibration, CurvePoint, Features, Fit, Logistic};
+use super::rank::{Scoring, rank};
+use crate::index::groups::NO_LOCALE;
+use crate::index::{Index, IndexError};
+use std::collections::BTreeMap;
+
+/// What to calibrate for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CalibrationParams {
+    pub scoring: Scoring,
+    /// Share of automatic answers that must be right.
+    pub target_precision: f32,
+    /// Assumed share of out-of-scope questions in live traffic.
+    pub out_of_scope_share: f32,
+    /// At most this many held-out questions (spread evenly over the index).
+    pub max_questions: usize,
+    /// At most this many held-out articles.
+    pub max_articles: usize,
+    /// Candidate articles rescored per query.
+    pub candidates: usize,
+    pub ef: usize,
+}
+
+impl Default for CalibrationParams {
+    fn default() -> Self {
+        Self {
+            scoring: Scoring::DEFAULT,
+            target_precision: 0.95,
+            out_of_scope_share: 0.5,
+            max_questions: 3000,
+            max_articles: 1000,
+            candidates: super::CANDIDATES,
+            ef: 64,
+        }
+    }
+}
+
+/// One held-out example: its features, whether the top article was right, whether it
+/// was in scope, and the locale of the held-out sample.
+#[derive(Debug, Clone, Copy)]
+struct Example {
+    features: Features,
+    right: bool,
+    in_scope: bool,
+    locale: u16,
+}
+
+/// A locale gets its own fit from this many in-scope and out-of-scope examples.
+const MIN_LOCALE_IN_SCOPE: usize = 100;
+const MIN_LOCALE_OUT_OF_SCOPE: usize = 40;
+
+/// Points in the curve stored in the manifest.
+const CURVE_POINTS: usize = 40;
+
+/// Fits the confidence model and picks the threshold for an opened index.
+///
+/// Returns `None` when the index has too little to learn from (fewer than two
+/// articles, or no article with two samples).
+pub fn calibrate(index: &Index, params: &CalibrationParams) -> Result<Option<Calibration>, IndexError> {
+    let examples = held_out_examples(index, params)?;
+    let Some(overall) = fit_examples(&examples, params) else {
+        return Ok(None);
+    };
+    let groups = index.groups();
+    let mut by_locale = BTreeMap::new();
+    let mut locales: Vec<u16> = examples.iter().map(|e| e.locale).collect();
+    locales.sort_unstable();
+    locales.dedup();
+    for id in locales.into_iter().filter(|&l| l != NO_LOCALE) {
+        let own: Vec<Example> = examples.iter().filter(|e| e.locale == id).copied().collect();
+        let n_in = own.iter().filter(|e| e.in_scope).count();
+        if n_in < MIN_LOCALE_IN_SCOPE || own.len() - n_in < MIN_LOCALE_OUT_OF_SCOPE {
+            continue;
+        }
+        if let (Some(name), Some(fit)) = (groups.locale_name(id), fit_examples(&own, params)) {
+            by_locale.insert(name.to_string(), fit);
+        }
+    }
+    Ok(Some(Calibration {
+        scoring: params.scoring,
+        target_precision: params.target_precision,
+        out_of_scope_share: params.out_of_scope_share.clamp(0.0, 0.95),
+        overall,
+        by_locale,
+    }))
+}
+
+/// Fits one model and threshold on a set of examples; `None` when it has nothing to learn from.
+fn fit_examples(examples: &[Example], params: &CalibrationParams) -> Option<Fit> {
+    let (n_in, n_out) = (
+        examples.iter().filter(|e| e.in_scope).count(),
+        examples.iter().filter(|e| !e.in_scope).count(),
+    );
+    if n_in == 0 || n_out == 0 || !examples.iter().any(|e| e.right) {
+        return None;
+    }
+    let share = params.out_of_scope_share.clamp(0.0, 0.95);
+    let weight = |e: &Example| {
+        if e.in_scope {
+            (1.0 - share) / n_in as f32
+        } else {
+            share / n_out as f32
+        }
+    };
+    let model = fit(examples, &weight);
+    let mut scored: Vec<(f32, &Example)> = examples
+        .iter()
+        .map(|e| (model.confidence(&e.features), e))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let full = curve(&scored, &weight);
+    let chosen = full
+        .iter()
+        .filter(|c| c.precision >= params.target_precision)
+        .min_by(|a, b| a.threshold.total_cmp(&b.threshold))
+        .copied();
+    let mut stored = thin(&full, CURVE_POINTS);
+    if let Some(c) = chosen
+        && !stored.contains(&c)
+    {
+        stored.push(c);
+        stored.sort_by(|a, b| b.threshold.total_cmp(&a.threshold));
+    }
+    let mut margins: Vec<f32> = examples
+        .iter()
+        .filter(|e| e.in_scope && e.right)
+        .map(|e| e.features.margin)
+        .collect();
+    margins.sort_by(f32::total_cmp);
+    Some(Fit {
+        model,
+        // Above any confidence: nothing is answered when the target cannot be reached.
+        threshold: chosen.map(|c| c.threshold).unwrap_or(1.0 + f32::EPSILON),
+        typical_margin: margins.get(margins.len() / 2).copied().unwrap_or(0.0),
+        curve: stored,
+        held_out_questions: n_in as u32,
+        held_out_articles: n_out as u32,
+        target_reached: chosen.is_some(),
+    })
+}
+
+/// Runs every held-out query through the real search and scoring path.
+fn held_out_examples(index: &Index, params: &CalibrationParams) -> Result<Vec<Example>, IndexError> {
+    let n = index.points();
+    let articles = index.article_count();
+    let vectors = index.vectors();
+    let groups = index.groups();
+    let pa = index.point_article();
+    let mut examples = Vec::new();
+    let mut push =
+        |query: u32, excluded: &dyn Fn(u32) -> bool, truth: Option<u32>| -> Result<(), IndexError> {
+            let q = vectors.row(query);
+            let accept = |p: u32| !excluded(p);
+            let hits = index.search_where(q, params.candidates, params.ef, &accept)?;
+            let ranked = rank(index, q, &hits, &params.scoring, &accept);
+            if let Some(features) = Features::of(&ranked) {
+                examples.push(Example {
+                    features,
+                    right: truth.is_some_and(|t| ranked[0].article == t),
+                    in_scope: truth.is_some(),
+                    locale: groups.locale_id(query),
+                });
+            }
+            Ok(())
+        };
+    // Held-out questions: points of articles that keep at least one other sample.
+    let step = n.div_ceil(params.max_questions.max(1)).max(1);
+    for p in (0..n as u32).step_by(step) {
+        let a = pa[p as usize];
+        if groups.article_points(a).len() < 2 {
+            continue;
+        }
+        push(p, &|x| x == p, Some(a))?;
+    }
+    // Held-out articles, all samples removed: the first sample of each locale of each
+    // article (and a second, for small KBs) is the query.
+    let step = articles.div_ceil(params.max_articles.max(1)).max(1);
+    let per_locale = if articles < 200 { 2 } else { 1 };
+    for a in (0..articles as u32).step_by(step) {
+        let own = groups.article_points(a);
+        let mut taken: Vec<(u16, usize)> = Vec::new();
+        for &p in own {
+            let l = groups.locale_id(p);
+            let slot = match taken.iter_mut().find(|(x, _)| *x == l) {
+                Some(s) => s,
+                None => {
+                    taken.push((l, 0));
+                    taken.last_mut().expect("just pushed")
+                }
+            };
+            if slot.1 < per_locale {
+                slot.1 += 1;
+                push(p, &|x| pa.get(x as usize) == Some(&a), None)?;
+            }
+        }
+    }
+    Ok(examples)
+}
+
+/// Weighted logistic regression by gradient descent on standardised features.
+fn fit(examples: &[Example], weight: &dyn Fn(&Example) -> f32) -> Logistic {
+    const STEPS: usize = 3000;
+    const RATE: f32 = 0.5;
+    const L2: f32 = 1e-3;
+    let xs: Vec<[f32; 3]> = examples
+        .iter()
+        .map(|e| [e.features.score, e.features.margin, e.features.agree])
+        .collect();
+    let ws: Vec<f32> = examples.iter().map(weight).collect();
+    let total: f32 = ws.iter().sum();
+    let mut mean = [0f32; 3];
+    let mut std = [0f32; 3];
+    for j in 0..3 {
+        mean[j] = xs.iter().zip(&ws).map(|(x, w)| w * x[j]).sum::<f32>() / total;
+        let var = xs
+            .iter()
+            .zip(&ws)
+            .map(|(x, w)| w * (x[j] - mean[j]).powi(2))
+            .sum::<f32>()
+            / total;
+        std[j] = var.sqrt().max(1e-6);
+    }
+    let z: Vec<[f32; 3]> = xs
+        .iter()
+        .map(|x| [0, 1, 2].map(|j| (x[j] - mean[j]) / std[j]))
+        .collect();
+    let ys: Vec<f32> = examples.iter().map(|e| if e.right { 1.0 } else { 0.0 }).collect();
+    let (mut b, mut w) = (0f32, [0f32; 3]);
+    for _ in 0..STEPS {
+        let (mut gb, mut gw) = (0f32, [0f32; 3]);
+        for ((x, y), wt) in z.iter().zip(&ys).zip(&ws) {
+            let p = 1.0 / (1.0 + (-(b + w[0] * x[0] + w[1] * x[1] + w[2] * x[2])).exp());
+            let g = wt * (p - y) / total;
+            gb += g;
+            for j in 0..3 {
+                gw[j] += g * x[j];
+            }
+        }
+        b -= RATE * gb;
+        for j in 0..3 {
+            w[j] -= RATE * (gw[j] + L2 * w[j]);
+        }
+    }
+    // Fold the standardisation into the stored weights: the model reads raw features.
+    let weights = [0, 1, 2].map(|j| w[j] / std[j]);
+    let bias = b - (0..3).map(|j| w[j] * mean[j] / std[j]).sum::<f32>();
+    Logistic { bias, weights }
+}
+
+/// Precision and coverage at every distinct confidence, from high to low.
+fn curve(scored: &[(f32, &Example)], weight: &dyn Fn(&Example) -> f32) -> Vec<CurvePoint> {
+    let in_total: f32 = scored
+        .iter()
+        .filter(|(_, e)| e.in_scope)
+        .map(|(_, e)| weight(e))
+        .sum::<f32>()
+        .max(f32::MIN_POSITIVE);
+    let (mut answered, mut right, mut in_answered, mut in_right) = (0f32, 0f32, 0f32, 0f32);
+    let mut out: Vec<CurvePoint> = Vec::new();
+    for (i, (c, e)) in scored.iter().enumerate() {
+        let w = weight(e);
+        answered += w;
+        if e.right {
+            right += w;
+        }
+        if e.in_scope {
+            in_answered += w;
+            if e.right {
+                in_right += w;
+            }
+        }
+        // Only where the next example has a lower confidence is this a real threshold.
+        if scored.get(i + 1).is_some_and(|(next, _)| next == c) {
+            continue;
+        }
+        out.push(CurvePoint {
+            threshold: *c,
+            precision: right / answered,
+            coverage: in_answered / in_total,
+            answered_right: in_right / in_total,
+        });
+    }
+    out
+}
+
+/// Keeps about `n` points spread evenly over coverage, always with the first and last.
+fn thin(curve: &[CurvePoint], n: usize) -> Vec<CurvePoint> {
+    if curve.len() <= n {
+        return curve.to_vec();
+    }
+    let mut out: Vec<CurvePoint> = Vec::with_capacity(n + 1);
+    for i in 0..n {
+        let want = i as f32 / (n - 1) as f32;
+        if let Some(p) = curve.iter().find(|c| c.coverage >= want)
+            && out.last() != Some(p)
+        {
+            out.push(*p);
+        }
+    }
+    if let Some(last) = curve.last()
+        && out.last() != Some(last)
+    {
+        out.push(*last);
+    }
+    out
+}

@@ -1,0 +1,179 @@
+//! Article scoring beyond the nearest neighbour.
+//!
+//! The index finds candidate articles by their single best sample question
+//! (1-NN). An article usually has several samples per locale, and agreement
+//! among them is evidence: a question close to three of an article's samples
+//! is a safer bet than one close to a single sample of another. For each
+//! candidate, kefu scores the samples in the locale of its best match:
+//!
+//! ```text
+//! top   = Σ wᵢ·sᵢ / Σ wᵢ        over its best three similarities s₁ ≥ s₂ ≥ s₃ (those it has)
+//! cent  = q · mean(v) / |mean(v)| the centroid of those samples
+//! score = (1 − λ)·top + λ·cent
+//! ```
+//!
+//! With `weights = [1, 0, 0]` and `λ = 0` this is plain 1-NN, kept as the
+//! baseline. The defaults were chosen by measurement (docs/quality.md).
+
+use crate::index::groups::PointGroups;
+use crate::index::search::Vectors;
+use crate::index::simd::dot;
+use crate::index::{Hit, Index};
+use serde::{Deserialize, Serialize};
+
+/// How an article's samples are combined into its score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Scoring {
+    /// Weights of the best, second and third similarity in the article's locale.
+    pub weights: [f32; 3],
+    /// Share λ of the centroid similarity in the score.
+    pub centroid: f32,
+}
+
+impl Scoring {
+    /// Plain nearest neighbour: the article's best sample decides.
+    pub const ONE_NN: Scoring = Scoring {
+        weights: [1.0, 0.0, 0.0],
+        centroid: 0.0,
+    };
+    /// kefu's default: the best match blended with the centroid of the article's
+    /// samples in that locale (measured against the alternatives: docs/quality.md).
+    pub const DEFAULT: Scoring = Scoring {
+        weights: [1.0, 0.0, 0.0],
+        centroid: 0.3,
+    };
+
+    /// Parses a `--scoring` value: `1nn`, `default`, or `w1,w2,w3,λ`.
+    pub fn parse(s: &str) -> Result<Scoring, String> {
+        match s.trim() {
+            "1nn" | "1-nn" | "one-nn" => return Ok(Self::ONE_NN),
+            "default" | "kefu" => return Ok(Self::DEFAULT),
+            _ => {}
+        }
+        let parts: Vec<f32> = s
+            .split(',')
+            .map(|p| p.trim().parse::<f32>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("scoring {s:?}: {e}"))?;
+        let [a, b, c, l] = parts[..] else {
+            return Err(format!(
+                "scoring {s:?}: expected `1nn`, `default` or four numbers w1,w2,w3,λ"
+            ));
+        };
+        if !(0.0..=1.0).contains(&l) || a <= 0.0 || b < 0.0 || c < 0.0 {
+            return Err(format!(
+                "scoring {s:?}: weights must be ≥ 0 (w1 > 0) and λ in [0, 1]"
+            ));
+        }
+        Ok(Scoring {
+            weights: [a, b, c],
+            centroid: l,
+        })
+    }
+
+    /// A short name for tables.
+    pub fn name(&self) -> String {
+        if *self == Self::ONE_NN {
+            "1-NN".into()
+        } else {
+            let [a, b, c] = self.weights;
+            if b == 0.0 && c == 0.0 {
+                format!("best match + centroid {}", self.centroid)
+            } else {
+                format!("top3({a},{b},{c}) + centroid {}", self.centroid)
+            }
+        }
+    }
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// One candidate article with its combined score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArticleScore {
+    pub article: u32,
+    /// The combined score ([`Scoring`]).
+    pub score: f32,
+    /// Cosine similarity of the best sample: the 1-NN score.
+    pub best: f32,
+    /// The point of the best sample.
+    pub best_point: u32,
+}
+
+/// Rescores 1-NN candidate hits with all of each article's samples in the locale
+/// of its best match, restricted to the points `admits` accepts; best first.
+pub fn rank(
+    index: &Index,
+    query: &[f32],
+    candidates: &[Hit],
+    scoring: &Scoring,
+    admits: &dyn Fn(u32) -> bool,
+) -> Vec<ArticleScore> {
+    let vectors = index.vectors();
+    let groups = index.groups();
+    let mut out: Vec<ArticleScore> = candidates
+        .iter()
+        .map(|h| ArticleScore {
+            article: h.article,
+            score: score_article(&vectors, groups, query, h, scoring, admits),
+            best: h.score,
+            best_point: h.point,
+        })
+        .collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.article.cmp(&b.article)));
+    out
+}
+
+fn score_article(
+    vectors: &Vectors,
+    groups: &PointGroups,
+    query: &[f32],
+    hit: &Hit,
+    scoring: &Scoring,
+    admits: &dyn Fn(u32) -> bool,
+) -> f32 {
+    if *scoring == Scoring::ONE_NN {
+        return hit.score;
+    }
+    let locale = groups.locale_id(hit.point);
+    let mut sims = [f32::MIN; 3];
+    let mut centroid_dot = 0f32;
+    let mut sum = vec![0f32; vectors.dim];
+    let mut count = 0usize;
+    for &p in groups.article_points(hit.article) {
+        if groups.locale_id(p) != locale || !admits(p) || (p as usize) >= vectors.len() {
+            continue;
+        }
+        let row = vectors.row(p);
+        let s = dot(query, row);
+        // Keep the three best, in order.
+        if s > sims[0] {
+            sims = [s, sims[0], sims[1]];
+        } else if s > sims[1] {
+            sims = [sims[0], s, sims[1]];
+        } else if s > sims[2] {
+            sims[2] = s;
+        }
+        centroid_dot += s;
+        for (acc, x) in sum.iter_mut().zip(row) {
+            *acc += x;
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return hit.score;
+    }
+    let (mut num, mut den) = (0f32, 0f32);
+    for (w, s) in scoring.weights.iter().zip(sims).take(count) {
+        num += w * s;
+        den += w;
+    }
+    let top = if den > 0.0 { num / den } else { hit.score };
+    let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let cent = if norm > 0.0 { centroid_dot / norm } else { top };
+    (1.0 - scoring.centroid) * top + scoring.centroid * cent
+}

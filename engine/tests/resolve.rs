@@ -1,0 +1,247 @@
+//! Resolve: the answer-or-handoff decision on the real sample KB with the real model.
+
+mod common;
+
+use kefu_engine::embed::Encoder;
+use kefu_engine::index::{BuildParams, Corpus, Filter, Index, build_version};
+use kefu_engine::kb::{Article, import_file};
+use kefu_engine::resolve::{
+    Answerer, Decision, Inquiry, LanguageSource, Reason, Resolution, Scoring, language, text,
+};
+use std::sync::OnceLock;
+
+fn quiet(_: kefu_engine::index::Stage, _: u64, _: u64) {}
+
+/// The sample KB plus a copy of the tracking article under another id: a built-in near-tie.
+fn desk() -> &'static Index {
+    static I: OnceLock<(tempfile::TempDir, Index)> = OnceLock::new();
+    &I.get_or_init(|| {
+        let mut articles = import_file(&common::sample_kb(), false).unwrap().articles;
+        let tracking = articles.iter().find(|a| a.id == "ship-002").unwrap().clone();
+        articles.push(Article {
+            id: "ship-002-courier".into(),
+            answer: "Our courier partner tracks your parcel on its own site.".into(),
+            variants: Default::default(),
+            ..tracking
+        });
+        let corpus = Corpus::embed(articles, common::encoder(), 32, "test", &quiet).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let dir = build_version(root.path(), &corpus, &BuildParams::default(), &quiet).unwrap();
+        let index = Index::open(&dir).unwrap();
+        (root, index)
+    })
+    .1
+}
+
+fn resolve_with(question: &str, declared: Option<&str>, filter: Filter) -> Resolution {
+    let text = text::normalize(question);
+    let lang = language::detect(&text, declared);
+    let q = common::encoder().embed(&[&text]).unwrap().remove(0);
+    Answerer::new(desk(), 64)
+        .resolve(
+            &q,
+            &Inquiry {
+                text: &text,
+                language: lang.as_ref(),
+                filter,
+                locale_first: true,
+                suggestions: 3,
+            },
+        )
+        .unwrap()
+}
+
+fn resolve(question: &str) -> Resolution {
+    resolve_with(question, None, Filter::new())
+}
+
+#[test]
+fn calibration_is_stored_in_the_manifest() {
+    let c = desk().manifest().calibration.as_ref().expect("build calibrates");
+    assert_eq!(c.target_precision, 0.95);
+    assert_eq!(c.scoring, Scoring::DEFAULT);
+    let en = c
+        .by_locale
+        .get("en")
+        .expect("English has enough samples for its own fit");
+    assert!(en.target_reached);
+    assert!(en.threshold > 0.0 && en.threshold <= 1.0, "{}", en.threshold);
+    let chosen = en.curve.iter().find(|p| p.threshold == en.threshold).unwrap();
+    assert!(chosen.precision >= 0.95, "{chosen:?}");
+    assert!(en.held_out_questions > 100 && en.held_out_articles > 100);
+    // Reopening reads the same numbers back.
+    let again = Index::open(desk().dir()).unwrap();
+    assert_eq!(again.manifest().calibration.as_ref(), Some(c));
+}
+
+#[test]
+fn a_clear_question_is_answered() {
+    for (q, want) in [
+        ("I forgot my password and cannot log in", "acct-001"),
+        ("how long does the battery of the headset last", "tech-001"),
+    ] {
+        let r = resolve(q);
+        assert_eq!(
+            r.decision,
+            Decision::Answer,
+            "{q}: {:?} {}",
+            r.reason,
+            r.confidence
+        );
+        assert_eq!(r.reason, Reason::Confident);
+        let a = r.answer.unwrap();
+        assert_eq!(a.article_id, want);
+        assert!(r.confidence >= r.threshold);
+        assert_eq!(r.suggestions[0].article.id, want);
+    }
+}
+
+#[test]
+fn a_near_tie_is_handed_off_naming_both_articles() {
+    let r = resolve("Where is my package? I need the tracking information");
+    assert_eq!(r.decision, Decision::Handoff);
+    let Reason::Ambiguous { first, second } = &r.reason else {
+        panic!(
+            "expected ambiguous, got {:?} (confidence {})",
+            r.reason, r.confidence
+        );
+    };
+    let mut both = [first.as_str(), second.as_str()];
+    both.sort();
+    assert_eq!(both, ["ship-002", "ship-002-courier"]);
+    assert!(r.answer.is_none());
+}
+
+#[test]
+fn gibberish_and_off_topic_are_handed_off() {
+    for q in [
+        "asdkjh qwe zxcv",
+        "what's the weather in Paris tomorrow",
+        "who won the football world cup in 1998",
+        "can you recommend a good pizza recipe",
+    ] {
+        let r = resolve(q);
+        assert_eq!(
+            r.decision,
+            Decision::Handoff,
+            "{q}: {:?} {}",
+            r.reason,
+            r.confidence
+        );
+        assert_eq!(r.reason, Reason::LowConfidence, "{q}");
+        assert!(r.confidence < r.threshold);
+        // The agent still gets suggestions.
+        assert_eq!(r.suggestions.len(), 3);
+    }
+}
+
+#[test]
+fn asking_for_a_person_is_handed_off() {
+    for q in [
+        "I want to talk to a human about my refund",
+        "Quiero hablar con una persona, por favor",
+        "Ich möchte mit einem Mitarbeiter sprechen",
+        "转人工",
+    ] {
+        let r = resolve(q);
+        assert_eq!(r.decision, Decision::Handoff, "{q}");
+        assert!(
+            matches!(r.reason, Reason::AskedForHuman { .. }),
+            "{q}: {:?}",
+            r.reason
+        );
+    }
+}
+
+#[test]
+fn an_angry_customer_is_handed_off_with_higher_priority() {
+    let calm = resolve("where is my parcel");
+    assert_eq!(calm.priority_boost(), 0);
+    let r = resolve("THIS IS A SCAM!!! where is my parcel, I will call my lawyer");
+    assert_eq!(r.decision, Decision::Handoff);
+    assert!(matches!(r.reason, Reason::Upset { .. }), "{:?}", r.reason);
+    assert!(r.priority_boost() >= 3, "{}", r.priority_boost());
+    assert!(r.signals.urgency_cues.iter().any(|c| c == "scam"));
+}
+
+#[test]
+fn the_answer_comes_in_the_customers_language() {
+    let r = resolve("Wie setze ich mein Passwort zurück?");
+    assert_eq!(r.decision, Decision::Answer, "{:?} {}", r.reason, r.confidence);
+    let lang = r.language.as_ref().unwrap();
+    assert_eq!(
+        (lang.code.as_str(), lang.source),
+        ("de", LanguageSource::Detected)
+    );
+    let a = r.answer.unwrap();
+    assert_eq!(a.article_id, "acct-001");
+    assert_eq!(a.locale.as_deref(), Some("de"));
+    assert!(a.in_customer_language);
+    let article = &r.suggestions[0].article;
+    assert_eq!(a.text, article.variants["de"].answer);
+    assert_eq!(r.matched_locale.as_deref(), Some("de"));
+}
+
+#[test]
+fn a_language_without_a_variant_gets_the_base_text_flagged() {
+    // Declared Turkish: no article has a Turkish variant, so nothing is answered "in Turkish".
+    let r = resolve_with("password reset", Some("tr"), Filter::new());
+    let lang = r.language.as_ref().unwrap();
+    assert_eq!(
+        (lang.code.as_str(), lang.source),
+        ("tr", LanguageSource::Declared)
+    );
+    if let Some(a) = &r.answer {
+        assert!(!a.in_customer_language);
+        assert_ne!(a.locale.as_deref(), Some("tr"));
+    }
+    assert_eq!(r.suggestions[0].article.id, "acct-001");
+}
+
+#[test]
+fn an_explicit_threshold_overrides_the_calibration() {
+    let text = text::normalize("I forgot my password and cannot log in");
+    let q = common::encoder().embed(&[&text]).unwrap().remove(0);
+    let inquiry = Inquiry {
+        text: &text,
+        suggestions: 3,
+        ..Default::default()
+    };
+    let strict = Answerer::new(desk(), 64)
+        .with_min_confidence(Some(1.0))
+        .resolve(&q, &inquiry)
+        .unwrap();
+    assert_eq!(strict.decision, Decision::Handoff);
+    assert_eq!(strict.threshold, 1.0);
+    let lax = Answerer::new(desk(), 64)
+        .with_min_confidence(Some(0.0))
+        .resolve(&q, &inquiry)
+        .unwrap();
+    assert_eq!(lax.decision, Decision::Answer);
+}
+
+#[test]
+fn filters_still_apply_and_an_empty_filter_result_hands_off() {
+    let f = Filter::new().with(kefu_engine::index::Field::Category, ["no-such-category"]);
+    let r = resolve_with("where is my parcel", None, f);
+    assert_eq!(r.decision, Decision::Handoff);
+    assert_eq!(r.reason, Reason::NothingFound);
+    assert!(r.suggestions.is_empty());
+}
+
+#[test]
+fn article_scoring_sees_all_samples_of_an_article() {
+    // The same vector ranked by 1-NN and by the default scoring: both find the article,
+    // and the default score blends in the centroid (so it differs from the best match).
+    let text = "how long does the battery of the headset last";
+    let q = common::encoder().embed(&[text]).unwrap().remove(0);
+    let nn = Answerer::new(desk(), 64)
+        .with_scoring(Scoring::ONE_NN)
+        .search(&q, 3, None)
+        .unwrap();
+    let blended = Answerer::new(desk(), 64).search(&q, 3, None).unwrap();
+    assert_eq!(nn[0].article.id, "tech-001");
+    assert_eq!(blended[0].article.id, "tech-001");
+    assert!((nn[0].score - blended[0].score).abs() > 1e-4);
+    assert!(blended.windows(2).all(|w| w[0].score >= w[1].score));
+}
