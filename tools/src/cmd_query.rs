@@ -1,12 +1,12 @@
-//! `kefu query`, `eval`, `bench-recall`: asking an index questions.
+//! `kefu query` and `bench-recall`: asking an index questions.
 
 use crate::cmd_embed::load_encoder;
 use anyhow::{Context, Result, bail};
 use kefu_engine::embed::Encoder;
 use kefu_engine::index::synth::{SynthCorpus, SynthParams};
-use kefu_engine::index::{Filter, Index};
-use serde::{Deserialize, Serialize};
-use std::io::BufRead;
+use kefu_engine::index::{Field, Filter, Index};
+use kefu_engine::resolve::{Answerer, Decision, Inquiry, language, text};
+use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -54,7 +54,7 @@ pub fn parse_filters(exprs: &[String]) -> Result<Filter> {
 }
 
 /// Opens an index and an encoder that produced the same vectors.
-fn open_with_encoder(
+pub fn open_with_encoder(
     dir: &std::path::Path,
     model: Option<&std::path::Path>,
 ) -> Result<(Index, impl Encoder)> {
@@ -78,13 +78,28 @@ fn open_with_encoder(
 pub fn run_query(a: QueryArgs) -> Result<ExitCode> {
     let filter = parse_filters(&a.filters)?;
     let (index, encoder) = open_with_encoder(&a.dir, a.model.as_deref())?;
+    let question = text::normalize(&a.question);
+    if !text::has_content(&question) {
+        bail!("the question has no letters or digits");
+    }
     let t0 = Instant::now();
-    let q = encoder.embed(&[&a.question])?.remove(0);
+    let q = encoder.embed(&[&question])?.remove(0);
     let t1 = Instant::now();
-    let hits = index.search(&q, a.k, a.ef, Some(&filter))?;
+    let lang = language::detect(&question, None);
+    let answerer = Answerer::new(&index, a.ef);
+    let locale_first = !filter.clauses().any(|(f, _)| f == Field::Locale);
+    let r = answerer.resolve(
+        &q,
+        &Inquiry {
+            text: &question,
+            language: lang.as_ref(),
+            filter: filter.clone(),
+            locale_first,
+            suggestions: a.k,
+        },
+    )?;
     let t2 = Instant::now();
-    for (rank, hit) in hits.iter().enumerate() {
-        let h = index.resolve(hit)?;
+    for (rank, h) in r.suggestions.iter().enumerate() {
         if a.json {
             let line = QueryHit {
                 rank: rank + 1,
@@ -107,115 +122,32 @@ pub fn run_query(a: QueryArgs) -> Result<ExitCode> {
         }
     }
     if !a.json {
-        if hits.is_empty() {
+        if r.suggestions.is_empty() {
             println!(
                 "no articles match{}",
                 if filter.is_empty() { "" } else { " the filter" }
             );
         }
+        let decision = match r.decision {
+            Decision::Answer => "ANSWER",
+            Decision::Handoff => "HANDOFF",
+        };
+        println!(
+            "decision: {decision} — {} (confidence {:.3}, threshold {:.3}; language {}{})",
+            r.reason.explain(),
+            r.confidence,
+            r.threshold,
+            r.language.as_ref().map(|l| l.code.as_str()).unwrap_or("?"),
+            r.matched_locale
+                .as_deref()
+                .map(|l| format!(", answered from locale {l}"))
+                .unwrap_or_default()
+        );
         eprintln!(
-            "embed {:.2} ms, search {:.3} ms",
+            "embed {:.2} ms, search and decide {:.3} ms",
             (t1 - t0).as_secs_f64() * 1e3,
             (t2 - t1).as_secs_f64() * 1e3
         );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(clap::Args)]
-pub struct EvalArgs {
-    /// Index root or version directory.
-    dir: PathBuf,
-    /// JSON lines: {"question": "...", "expected": "article-id" | null}.
-    #[arg(long)]
-    queries: PathBuf,
-    #[arg(long, default_value_t = 64)]
-    ef: usize,
-    /// Model folder (default: $KEFU_MODEL_DIR, then models/all-MiniLM-L6-v2).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Print every miss.
-    #[arg(long)]
-    verbose: bool,
-}
-
-#[derive(Deserialize)]
-struct EvalLine {
-    question: String,
-    expected: Option<String>,
-}
-
-pub fn run_eval(a: EvalArgs) -> Result<ExitCode> {
-    let (index, encoder) = open_with_encoder(&a.dir, a.model.as_deref())?;
-    let file = std::fs::File::open(&a.queries).with_context(|| format!("open {}", a.queries.display()))?;
-    let mut cases = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}", a.queries.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let case: EvalLine = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: invalid eval line", a.queries.display(), i + 1))?;
-        if let Some(id) = &case.expected
-            && index.article_index(id).is_none()
-        {
-            bail!(
-                "{}:{}: expected article {id:?} is not in the index",
-                a.queries.display(),
-                i + 1
-            );
-        }
-        cases.push(case);
-    }
-    let (mut answerable, mut top1, mut top5, mut rr) = (0usize, 0usize, 0usize, 0f64);
-    let (mut in_scope_scores, mut oos_scores) = (Vec::new(), Vec::new());
-    for case in &cases {
-        let q = encoder.embed(&[&case.question])?.remove(0);
-        let hits = index.search(&q, 5, a.ef, None)?;
-        let best = hits.first().map(|h| h.score).unwrap_or(0.0);
-        let Some(expected) = &case.expected else {
-            oos_scores.push(best);
-            continue;
-        };
-        answerable += 1;
-        in_scope_scores.push(best);
-        let want = index.article_index(expected);
-        let rank = hits.iter().position(|h| Some(h.article) == want);
-        if let Some(r) = rank {
-            top1 += (r == 0) as usize;
-            top5 += 1;
-            rr += 1.0 / (r + 1) as f64;
-        }
-        if a.verbose && rank != Some(0) {
-            let got = hits
-                .first()
-                .map(|h| index.article(h.article))
-                .transpose()?
-                .map(|x| x.id);
-            println!(
-                "miss: {:?} expected {expected}, got {:?} (rank {:?})",
-                case.question,
-                got,
-                rank.map(|r| r + 1)
-            );
-        }
-    }
-    let pct = |x: usize| 100.0 * x as f64 / answerable.max(1) as f64;
-    println!(
-        "questions:        {} ({} answerable, {} out of scope)",
-        cases.len(),
-        answerable,
-        oos_scores.len()
-    );
-    println!("top-1 accuracy:   {:.1}%", pct(top1));
-    println!("top-5 accuracy:   {:.1}%", pct(top5));
-    println!("MRR@5:            {:.3}", rr / answerable.max(1) as f64);
-    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
-    if !in_scope_scores.is_empty() {
-        println!("mean top score:   {:.3} answerable", mean(&in_scope_scores));
-    }
-    if !oos_scores.is_empty() {
-        println!("                  {:.3} out of scope", mean(&oos_scores));
     }
     Ok(ExitCode::SUCCESS)
 }

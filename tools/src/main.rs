@@ -8,11 +8,14 @@
 //! - `inspect`    — what an index version holds
 //! - `verify`     — checksums and graph reachability
 //! - `query`      — ask an index a question
-//! - `eval`       — accuracy on labelled questions
+//! - `eval`       — ranking and decision quality on labelled questions
+//! - `calibrate`  — the answer-or-handoff calibration curve of an index
 //! - `bench-recall` — recall of the graph against an exact scan
 //! - `gen`        — synthetic corpora for benches
 
+mod cmd_calibrate;
 mod cmd_embed;
+mod cmd_eval;
 mod cmd_gen;
 mod cmd_index;
 mod cmd_model;
@@ -46,8 +49,10 @@ enum Command {
     Verify(cmd_index::DirArgs),
     /// Ask an index a question and print the best articles.
     Query(cmd_query::QueryArgs),
-    /// Measure top-1/top-5 accuracy and MRR on labelled questions.
-    Eval(cmd_query::EvalArgs),
+    /// Measure ranking (top-1/top-5, MRR) and answer-or-handoff decisions on labelled questions.
+    Eval(cmd_eval::EvalArgs),
+    /// Print an index's calibration curve: precision and coverage against the confidence threshold.
+    Calibrate(cmd_calibrate::Args),
     /// Measure recall@k of the graph search against an exact scan, for several ef.
     BenchRecall(cmd_query::RecallArgs),
     /// Generate synthetic clustered vectors, or compare them with real embeddings (--check).
@@ -70,7 +75,8 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cmd_index::run_inspect(a),
         Command::Verify(a) => cmd_index::run_verify(a),
         Command::Query(a) => cmd_query::run_query(a),
-        Command::Eval(a) => cmd_query::run_eval(a),
+        Command::Eval(a) => cmd_eval::run_eval(a),
+        Command::Calibrate(a) => cmd_calibrate::run(a),
         Command::BenchRecall(a) => cmd_query::run_bench_recall(a),
         Command::Gen(a) => cmd_gen::run(a),
     };
