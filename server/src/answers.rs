@@ -1,5 +1,6 @@
 //! `kefu.v1.Answers`: each RPC converts the request, calls the engine, converts back.
 
+use crate::config::MAX_EF;
 use crate::proto::answers_server::Answers;
 use crate::proto::{
     AskRequest, AskResponse, EmbedRequest, EmbedResponse, FilterClause, Hit, SearchRequest, SearchResponse,
@@ -7,12 +8,15 @@ use crate::proto::{
 };
 use crate::state::{AppState, EmbedFailure};
 use kefu_engine::index::{Filter, Index, IndexError};
+use kefu_engine::resolve::{Answerer, text};
 use std::sync::Arc;
 use std::time::Instant;
 use tonic::{Request, Response, Status};
 
 pub struct AnswersService {
     pub state: Arc<AppState>,
+    /// The router handoffs are filed with.
+    pub desk: Arc<crate::routing::Desk>,
 }
 
 impl From<EmbedFailure> for Status {
@@ -24,7 +28,7 @@ impl From<EmbedFailure> for Status {
     }
 }
 
-fn index_status(e: IndexError) -> Status {
+pub(crate) fn index_status(e: IndexError) -> Status {
     match e {
         IndexError::InvalidQuery(_) | IndexError::Filter(_) => Status::invalid_argument(e.to_string()),
         _ => Status::internal(e.to_string()),
@@ -32,8 +36,8 @@ fn index_status(e: IndexError) -> Status {
 }
 
 impl AnswersService {
-    /// Rejects an empty or over-long text; `what` names it in the message.
-    fn check_text(&self, what: &str, text: &str) -> Result<(), Status> {
+    /// Rejects an empty, over-long or content-free text; `what` names it in the message.
+    pub(crate) fn check_text(&self, what: &str, text: &str) -> Result<(), Status> {
         if text.trim().is_empty() {
             return Err(Status::invalid_argument(format!("{what} is empty")));
         }
@@ -44,10 +48,15 @@ impl AnswersService {
                 "{what} has {chars} characters; the limit is {max}"
             )));
         }
+        if !text::has_content(&text::normalize(text)) {
+            return Err(Status::invalid_argument(format!(
+                "{what} has no letters or digits"
+            )));
+        }
         Ok(())
     }
 
-    fn k_and_ef(&self, k: Option<u32>, ef: Option<u32>) -> Result<(usize, usize), Status> {
+    pub(crate) fn k_and_ef(&self, k: Option<u32>, ef: Option<u32>) -> Result<(usize, usize), Status> {
         let c = &self.state.config;
         let k = k.unwrap_or(c.default_k);
         if k == 0 || k > c.max_k {
@@ -57,15 +66,15 @@ impl AnswersService {
             )));
         }
         let ef = ef.unwrap_or(c.ef);
-        if ef == 0 || ef > 4096 {
+        if ef == 0 || ef > MAX_EF {
             return Err(Status::invalid_argument(format!(
-                "ef is {ef}; it must be between 1 and 4096"
+                "ef is {ef}; it must be between 1 and {MAX_EF}"
             )));
         }
         Ok((k as usize, ef as usize))
     }
 
-    fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Status> {
+    pub(crate) fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Status> {
         self.state.inflight.try_acquire().map_err(|_| {
             Status::resource_exhausted(format!(
                 "server is at its limit of {} concurrent calls; retry with backoff",
@@ -86,15 +95,12 @@ impl AnswersService {
         let metrics = self.state.metrics.clone();
         tokio::task::spawn_blocking(move || {
             let t = Instant::now();
-            let hits = index.search(&query, k, ef, Some(&filter)).map_err(index_status)?;
+            let hits = Answerer::new(&index, ef)
+                .search(&query, k, Some(&filter))
+                .map_err(index_status)?;
             let elapsed = t.elapsed();
             metrics.search_seconds.observe(elapsed.as_secs_f64());
-            let hits = hits
-                .iter()
-                .map(|h| index.resolve(h).map(to_hit))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(index_status)?;
-            Ok((hits, elapsed.as_micros() as u64))
+            Ok((hits.into_iter().map(to_hit).collect(), elapsed.as_micros() as u64))
         })
         .await
         .map_err(|e| Status::internal(format!("search task failed: {e}")))?
@@ -217,7 +223,12 @@ impl AnswersService {
     }
 
     /// Records the call's outcome in the metrics and logs failures.
-    fn finish<T>(&self, rpc: &str, start: Instant, r: Result<T, Status>) -> Result<Response<T>, Status> {
+    pub(crate) fn finish<T>(
+        &self,
+        rpc: &str,
+        start: Instant,
+        r: Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
         let code = r.as_ref().map(|_| tonic::Code::Ok).unwrap_or_else(|s| s.code());
         self.state
             .metrics
@@ -239,20 +250,41 @@ fn filter_from(clauses: &[FilterClause]) -> Result<Filter, Status> {
     Ok(f)
 }
 
-fn to_hit(h: kefu_engine::index::ArticleHit) -> Hit {
+/// A hit in the locale of the sample that matched (the customer wrote like it).
+pub(crate) fn to_hit(h: kefu_engine::index::ArticleHit) -> Hit {
+    let locale = h.matched_locale.clone();
+    hit_in(h, locale.as_deref())
+}
+
+/// A hit with the article's text in `locale` when it has it, else its base text.
+pub(crate) fn hit_in(h: kefu_engine::index::ArticleHit, locale: Option<&str>) -> Hit {
+    let a = &h.article;
+    let text = locale
+        .and_then(|l| a.in_locale(l))
+        .unwrap_or_else(|| a.base_text());
     Hit {
-        article_id: h.article.id,
-        title: h.article.title.unwrap_or_default(),
-        answer: h.article.answer,
+        article_id: a.id.clone(),
+        title: text.title.unwrap_or_default().to_string(),
+        answer: text.answer.to_string(),
         score: h.score,
-        matched_question: h.matched_question,
-        category: h.article.category.unwrap_or_default(),
-        locale: h.article.locale.unwrap_or_default(),
+        matched_question: h.matched_question.clone(),
+        category: a.category.clone().unwrap_or_default(),
+        locale: text.locale.unwrap_or_default().to_string(),
     }
 }
 
 #[tonic::async_trait]
 impl Answers for AnswersService {
+    #[tracing::instrument(name = "Resolve", skip_all)]
+    async fn resolve(
+        &self,
+        request: Request<crate::proto::ResolveRequest>,
+    ) -> Result<Response<crate::proto::ResolveResponse>, Status> {
+        let start = Instant::now();
+        let r = self.resolve_rpc(request.into_inner()).await;
+        self.finish("Resolve", start, r)
+    }
+
     #[tracing::instrument(name = "Ask", skip_all)]
     async fn ask(&self, request: Request<AskRequest>) -> Result<Response<AskResponse>, Status> {
         let start = Instant::now();

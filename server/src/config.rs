@@ -49,9 +49,13 @@ pub struct Args {
     /// Embeddings kept in the cache [default: 100000].
     #[arg(long, env = "KEFU_CACHE_ENTRIES")]
     pub cache_entries: Option<u64>,
-    /// Default search beam width [default: 64].
+    /// Default search beam width, 1 to 4096 [default: 64].
     #[arg(long, env = "KEFU_EF")]
     pub ef: Option<u32>,
+    /// Answer only at or above this confidence (0..1), overriding every index's calibrated
+    /// threshold; a request's `min_confidence` overrides this [default: the index's own].
+    #[arg(long, env = "KEFU_ANSWER_THRESHOLD")]
+    pub answer_threshold: Option<f32>,
     /// Poll the index root for a new `current` every N seconds; 0 turns it off [default: 0].
     #[arg(long, env = "KEFU_WATCH_SECS")]
     pub watch_secs: Option<u64>,
@@ -93,12 +97,16 @@ struct FileConfig {
     encoder_queue: Option<usize>,
     cache_entries: Option<u64>,
     ef: Option<u32>,
+    answer_threshold: Option<f32>,
     watch_secs: Option<u64>,
     verify_on_reload: Option<bool>,
     log_format: Option<LogFormat>,
     routing_dir: Option<PathBuf>,
     routing_fsync_every: Option<u32>,
 }
+
+/// Widest search beam a call or the config may ask for.
+pub const MAX_EF: u32 = 4096;
 
 /// Resolved settings the server runs with.
 #[derive(Debug, Clone)]
@@ -117,6 +125,8 @@ pub struct Config {
     pub encoder_queue: usize,
     pub cache_entries: u64,
     pub ef: u32,
+    /// Overrides the calibrated answer threshold of every index when set.
+    pub answer_threshold: Option<f32>,
     pub watch_secs: u64,
     pub verify_on_reload: bool,
     pub log_format: LogFormat,
@@ -139,6 +149,12 @@ pub enum ConfigError {
     NoIndex,
     #[error("{name} must be at least 1")]
     Zero { name: &'static str },
+    #[error("{name} is {value}; it must be {range}")]
+    OutOfRange {
+        name: &'static str,
+        value: String,
+        range: &'static str,
+    },
 }
 
 impl Config {
@@ -191,6 +207,7 @@ impl Config {
             encoder_queue: a.encoder_queue.or(f.encoder_queue).unwrap_or(1024),
             cache_entries: a.cache_entries.or(f.cache_entries).unwrap_or(100_000),
             ef: a.ef.or(f.ef).unwrap_or(64),
+            answer_threshold: a.answer_threshold.or(f.answer_threshold),
             watch_secs: a.watch_secs.or(f.watch_secs).unwrap_or(0),
             verify_on_reload: a.verify_on_reload.or(f.verify_on_reload).unwrap_or(true),
             log_format: a.log_format.or(f.log_format).unwrap_or_default(),
@@ -213,6 +230,23 @@ impl Config {
             if v == 0 {
                 return Err(ConfigError::Zero { name });
             }
+        }
+        // Checked here once, so a bad setting fails at start, not on every call.
+        if c.ef > MAX_EF {
+            return Err(ConfigError::OutOfRange {
+                name: "ef",
+                value: c.ef.to_string(),
+                range: "between 1 and 4096",
+            });
+        }
+        if let Some(t) = c.answer_threshold
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(ConfigError::OutOfRange {
+                name: "answer_threshold",
+                value: t.to_string(),
+                range: "between 0 and 1",
+            });
         }
         Ok(c)
     }

@@ -90,7 +90,7 @@ pub struct RoutingService {
 }
 
 /// The gRPC status for a refused routing request.
-fn route_status(e: RouteError) -> Status {
+pub(crate) fn route_status(e: RouteError) -> Status {
     {
         let msg = e.to_string();
         match e {
@@ -105,7 +105,7 @@ fn route_status(e: RouteError) -> Status {
     }
 }
 
-fn tier_from(t: i32) -> Result<route::Tier, Status> {
+pub(crate) fn tier_from(t: i32) -> Result<route::Tier, Status> {
     match proto::Tier::try_from(t) {
         Ok(proto::Tier::Unspecified) | Ok(proto::Tier::Standard) => Ok(route::Tier::Standard),
         Ok(proto::Tier::Vip) => Ok(route::Tier::Vip),
@@ -262,14 +262,50 @@ impl RoutingService {
         let index = self.state.index();
         let vector = v.clone();
         let category = tokio::task::spawn_blocking(move || {
-            let hits = index.search(&vector, 1, 32, None).ok()?;
-            index.article(hits.first()?.article).ok()?.category
+            kefu_engine::resolve::Answerer::new(&index, 32)
+                .category(&vector)
+                .ok()
+                .flatten()
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?
         .unwrap_or_default();
         Ok((v.to_vec(), category))
     }
+}
+
+/// The reply to a Route: the agent assigned, or the place in the queue.
+pub(crate) fn route_response(out: &[Outcome], category: String) -> Result<RouteResponse, Status> {
+    Ok(match out.first() {
+        Some(Outcome::Assigned {
+            ticket,
+            agent,
+            decision,
+        }) => RouteResponse {
+            ticket_id: ticket.clone(),
+            assigned: true,
+            agent_id: agent.clone(),
+            queue_position: 0,
+            ring: decision.ring as u32,
+            decision: Some(decision_to(decision)),
+            category,
+        },
+        Some(Outcome::Queued {
+            ticket,
+            position,
+            ring,
+            decision,
+        }) => RouteResponse {
+            ticket_id: ticket.clone(),
+            assigned: false,
+            agent_id: String::new(),
+            queue_position: *position as u32,
+            ring: *ring as u32,
+            decision: Some(decision_to(decision)),
+            category,
+        },
+        None => return Err(Status::internal("router returned no outcome")),
+    })
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<Assignment, Status>> + Send>>;
@@ -382,36 +418,7 @@ impl Routing for RoutingService {
                 now_ms: now_ms(),
             })
             .await?;
-        let resp = match out.first() {
-            Some(Outcome::Assigned {
-                ticket,
-                agent,
-                decision,
-            }) => RouteResponse {
-                ticket_id: ticket.clone(),
-                assigned: true,
-                agent_id: agent.clone(),
-                queue_position: 0,
-                ring: decision.ring as u32,
-                decision: Some(decision_to(decision)),
-                category,
-            },
-            Some(Outcome::Queued {
-                ticket,
-                position,
-                ring,
-                decision,
-            }) => RouteResponse {
-                ticket_id: ticket.clone(),
-                assigned: false,
-                agent_id: String::new(),
-                queue_position: *position as u32,
-                ring: *ring as u32,
-                decision: Some(decision_to(decision)),
-                category,
-            },
-            None => return Err(Status::internal("router returned no outcome")),
-        };
+        let resp = route_response(&out, category)?;
         Ok(Response::new(resp))
     }
 

@@ -83,9 +83,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .build_v1()
         .expect("descriptor sets are generated at build time");
 
-    let answers = AnswersServer::new(AnswersService { state: state.clone() })
-        .max_decoding_message_size(max_msg)
-        .max_encoding_message_size(max_msg);
+    let answers = AnswersServer::new(AnswersService {
+        state: state.clone(),
+        desk: desk.clone(),
+    })
+    .max_decoding_message_size(max_msg)
+    .max_encoding_message_size(max_msg);
     let admin = AdminServer::new(AdminService { state: state.clone() })
         .max_decoding_message_size(max_msg)
         .max_encoding_message_size(max_msg);

@@ -252,9 +252,9 @@ impl AppState {
     }
 }
 
-/// One spelling per question: trimmed, inner whitespace collapsed.
+/// One spelling per question (NFKC, controls removed, whitespace collapsed): the cache key and what is embedded.
 pub fn normalise(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    kefu_engine::resolve::text::normalize(text)
 }
 
 fn is_version_name(name: &str) -> bool {

@@ -17,17 +17,24 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The sample KB, embedded once per test binary.
+fn corpus() -> &'static Corpus {
+    static C: std::sync::OnceLock<Corpus> = std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        let enc = BertEncoder::from_dir(&repo().join("models/all-MiniLM-L6-v2")).unwrap();
+        let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
+            .unwrap()
+            .articles;
+        Corpus::embed(articles, &enc, 32, "kb", &|_, _, _| {}).unwrap()
+    })
+}
+
 fn setup() -> (tempfile::TempDir, Config) {
     let model = repo().join("models/all-MiniLM-L6-v2");
-    let enc = BertEncoder::from_dir(&model).unwrap();
     let root = tempfile::tempdir().unwrap();
-    let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
-        .unwrap()
-        .articles;
-    let corpus = Corpus::embed(articles, &enc, 32, "kb", &|_, _, _| {}).unwrap();
     build_version(
         &root.path().join("index"),
-        &corpus,
+        corpus(),
         &BuildParams::default(),
         &|_, _, _| {},
     )
