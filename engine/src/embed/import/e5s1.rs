@@ -487,7 +487,8 @@ fn read_norm_table(cur: &mut Cursor) -> Result<NormTable, ImportError> {
     for i in 0..n {
         let cp = table.u32("").map_err(|_| ran_out(i))?;
         let count = table.u8("").map_err(|_| ran_out(i))?;
-        let c = char::from_u32(cp).ok_or_else(|| bad(i, format!("{cp:#x} is not a Unicode scalar value")))?;
+        let c = char::from_u32(cp)
+            .ok_or_else(|| bad(i, format!("code point {cp:#x} is not a Unicode scalar value")))?;
         let mut out = String::new();
         for _ in 0..count {
             let r = table.u32("").map_err(|_| ran_out(i))?;
@@ -501,7 +502,10 @@ fn read_norm_table(cur: &mut Cursor) -> Result<NormTable, ImportError> {
         {
             return Err(bad(
                 i,
-                format!("U+{:04X} is not after U+{:04X}", c as u32, *prev as u32),
+                format!(
+                    "U+{:04X} follows U+{:04X}; entries must be sorted",
+                    c as u32, *prev as u32
+                ),
             ));
         }
         entries.push((c, out));
@@ -509,7 +513,10 @@ fn read_norm_table(cur: &mut Cursor) -> Result<NormTable, ImportError> {
     if table.pos != body.len() {
         return Err(bad(
             n,
-            format!("{} bytes follow the last entry", body.len() - table.pos),
+            format!(
+                "{} bytes are left where the table should end",
+                body.len() - table.pos
+            ),
         ));
     }
     Ok(NormTable { entries })
@@ -557,11 +564,28 @@ fn read_directory(cur: &mut Cursor) -> Result<HashMap<String, DirEntry>, ImportE
     Ok(dir)
 }
 
-/// What BERT needs, as (E5S1 name, Hugging Face name, storage, shape), in checkpoint order.
-pub fn expected_tensors(d: &Dims) -> Vec<(String, String, StoredAs, Vec<usize>)> {
+/// A tensor BERT needs: what the E5S1 directory calls it and what Hugging Face does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedTensor {
+    /// e.g. `l0.q.w`
+    pub packed_name: String,
+    /// e.g. `encoder.layer.0.attention.self.query.weight`
+    pub name: String,
+    pub stored_as: StoredAs,
+    pub shape: Vec<usize>,
+}
+
+/// Every tensor BERT needs for these dimensions, in checkpoint order.
+pub fn expected_tensors(d: &Dims) -> Vec<ExpectedTensor> {
     use StoredAs::{F32, Q4_0};
     let (h, ff) = (d.hidden, d.intermediate);
-    let mut v = vec![
+    let tensor = |packed_name: String, name: String, stored_as, shape| ExpectedTensor {
+        packed_name,
+        name,
+        stored_as,
+        shape,
+    };
+    let embeddings = [
         (
             "emb.word",
             "embeddings.word_embeddings.weight",
@@ -582,10 +606,11 @@ pub fn expected_tensors(d: &Dims) -> Vec<(String, String, StoredAs, Vec<usize>)>
         ),
         ("emb.ln.w", "embeddings.LayerNorm.weight", F32, vec![h]),
         ("emb.ln.b", "embeddings.LayerNorm.bias", F32, vec![h]),
-    ]
-    .into_iter()
-    .map(|(p, n, s, shape)| (p.to_string(), n.to_string(), s, shape))
-    .collect::<Vec<_>>();
+    ];
+    let mut v: Vec<ExpectedTensor> = embeddings
+        .into_iter()
+        .map(|(p, n, s, shape)| tensor(p.to_string(), n.to_string(), s, shape))
+        .collect();
     for l in 0..d.layers {
         let per_layer = [
             ("q.w", "attention.self.query.weight", Q4_0, vec![h, h]),
@@ -606,7 +631,12 @@ pub fn expected_tensors(d: &Dims) -> Vec<(String, String, StoredAs, Vec<usize>)>
             ("oln.b", "output.LayerNorm.bias", F32, vec![h]),
         ];
         for (p, n, s, shape) in per_layer {
-            v.push((format!("l{l}.{p}"), format!("encoder.layer.{l}.{n}"), s, shape));
+            v.push(tensor(
+                format!("l{l}.{p}"),
+                format!("encoder.layer.{l}.{n}"),
+                s,
+                shape,
+            ));
         }
     }
     v
@@ -624,7 +654,13 @@ fn place_tensors(
     file_len: usize,
 ) -> Result<Vec<PackedTensor>, ImportError> {
     let mut out = Vec::new();
-    for (packed_name, name, stored_as, shape) in expected_tensors(dims) {
+    for ExpectedTensor {
+        packed_name,
+        name,
+        stored_as,
+        shape,
+    } in expected_tensors(dims)
+    {
         let Some(e) = dir.get(&packed_name) else {
             return Err(ImportError::TensorMissing {
                 path: path.to_path_buf(),

@@ -63,7 +63,7 @@ pub enum ImportError {
         index: usize,
         reason: String,
     },
-    #[error("{path}: normalisation table entry {index} {reason}")]
+    #[error("{path}: normalisation table entry {index}: {reason}")]
     Normalization {
         path: PathBuf,
         index: usize,
