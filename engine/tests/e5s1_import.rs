@@ -532,7 +532,10 @@ fn rejects_an_unsorted_normalisation_table() {
     synth.norm.reverse();
     let scratch = Scratch::with(&synth.write().bytes);
     let err = scratch.import().unwrap_err();
-    assert!(matches!(err, ImportError::Normalization { index: 1, .. }), "{err}");
+    assert!(
+        matches!(err, ImportError::Normalization { index: 1, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("must be sorted"), "{err}");
 }
 
