@@ -2,19 +2,25 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 MODEL_DIR := models/all-MiniLM-L6-v2
+MULTILINGUAL_DIR := models/multilingual-e5-small
 DEMO_INDEX := data/index
 GRPC ?= 127.0.0.1:50051
 METRICS ?= 127.0.0.1:9464
 
-.PHONY: help model demo test build release bench lint fmt clean
+.PHONY: help model model-multilingual demo test build release bench lint fmt clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 model: $(MODEL_DIR)/model.safetensors ## fetch the embedding model into models/ (once)
 
 $(MODEL_DIR)/model.safetensors:
 	bash tools/scripts/fetch-model.sh $(MODEL_DIR)
+
+model-multilingual: $(MULTILINGUAL_DIR)/kefu-import.json ## fetch multilingual-e5-small and import it into models/ (once)
+
+$(MULTILINGUAL_DIR)/kefu-import.json:
+	CARGO="$(CARGO)" bash tools/scripts/fetch-multilingual.sh $(MULTILINGUAL_DIR)
 
 demo: model ## fetch the model, build the sample index, start kefu-server on 127.0.0.1
 	$(CARGO) build --release -p kefu -p kefu-server
@@ -23,7 +29,7 @@ demo: model ## fetch the model, build the sample index, start kefu-server on 127
 	./target/release/kefu-server --index $(DEMO_INDEX) --model $(MODEL_DIR) \
 		--listen $(GRPC) --metrics $(METRICS) --routing-dir data/routing
 
-test: model ## fetch the model if missing, run every test
+test: model model-multilingual ## fetch the models if missing, run every test
 	$(CARGO) test --workspace
 
 build: ## debug build of every crate

@@ -1,7 +1,7 @@
 //! `kefu`: the engineer's command line for kefu's models and indexes.
 //!
 //! Each subcommand is a thin file over one engine call:
-//! - `model`      — which model would load, and its identity
+//! - `model`      — which model would load, and its identity; `model import` converts a packed one
 //! - `embed`      — texts to vectors (JSON lines)
 //! - `similarity` — cosine of two texts
 //! - `build`      — a KB file to a new index version
@@ -17,6 +17,7 @@ mod cmd_calibrate;
 mod cmd_embed;
 mod cmd_eval;
 mod cmd_gen;
+mod cmd_import;
 mod cmd_index;
 mod cmd_model;
 mod cmd_query;
@@ -35,7 +36,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show the model folder that would be used, its dimension and checksum.
+    /// Show the model folder that would be used, its dimension and checksum; `model import` converts a packed model.
     Model(cmd_model::Args),
     /// Embed texts and print one JSON object per line: {"text", "dim", "vector"}.
     Embed(cmd_embed::EmbedArgs),

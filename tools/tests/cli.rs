@@ -179,3 +179,34 @@ fn out_of_range_build_parameters_are_refused() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn model_import_is_listed_under_model() {
+    let out = kefu(&["model", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("import"),
+        "`kefu model --help` lacks import:\n{help}"
+    );
+}
+
+#[test]
+fn model_import_refuses_a_file_that_is_not_packed_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("weights.zip");
+    std::fs::write(&bad, b"PK\x03\x04 not a packed model").unwrap();
+    let out_dir = dir.path().join("model");
+    let out = kefu(&[
+        "model",
+        "import",
+        "--from",
+        bad.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("weights.zip") && err.contains("\"E5S1\""), "{err}");
+    assert!(!out_dir.exists(), "a refused import must not create the folder");
+}

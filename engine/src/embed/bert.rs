@@ -123,6 +123,24 @@ impl BertEncoder {
         &self.dir
     }
 
+    /// The token ids the model sees for one text, prompt and special tokens included.
+    pub fn token_ids(&self, role: TextRole, text: &str) -> Result<Vec<u32>, EmbedError> {
+        let enc = self
+            .tokenizer
+            .encode(self.with_prompt(role, text), true)
+            .map_err(|e| EmbedError::Inference(format!("tokenizer: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The text with the folder's prefix for its role (E5's `query: `), if it has one.
+    fn with_prompt(&self, role: TextRole, text: &str) -> String {
+        let prefix = match role {
+            TextRole::Query => &self.dir.prompts.query,
+            TextRole::Passage => &self.dir.prompts.passage,
+        };
+        format!("{prefix}{text}")
+    }
+
     fn forward(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let infer = |e: candle_core::Error| EmbedError::Inference(e.to_string());
         let encodings = self
@@ -213,11 +231,7 @@ impl Encoder for BertEncoder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let prefix = match role {
-            TextRole::Query => &self.dir.prompts.query,
-            TextRole::Passage => &self.dir.prompts.passage,
-        };
-        let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+        let prefixed: Vec<String> = texts.iter().map(|t| self.with_prompt(role, t)).collect();
         self.forward(&prefixed)
     }
 }

