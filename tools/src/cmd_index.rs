@@ -7,6 +7,7 @@ use kefu_engine::embed::ModelId;
 use kefu_engine::index::synth::{SynthCorpus, SynthParams};
 use kefu_engine::index::{BuildParams, Corpus, Field, Index, build_version, simd};
 use kefu_engine::kb::import_file;
+use kefu_engine::resolve::CalibrationParams;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,12 +37,33 @@ pub struct BuildArgs {
     /// Seed of the synthetic corpus.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Share of automatic answers that must be right: the calibrated answer threshold
+    /// is the lowest confidence that reaches it on held-out sample questions.
+    #[arg(long, default_value_t = 0.95)]
+    target_precision: f32,
+    /// Share of out-of-scope questions assumed in live traffic when calibrating (0 to 0.95).
+    #[arg(long, default_value_t = 0.5)]
+    oos_share: f32,
 }
 
 pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
+    if !(0.5..=1.0).contains(&a.target_precision) {
+        bail!(
+            "--target-precision must be between 0.5 and 1, got {}",
+            a.target_precision
+        );
+    }
+    if !(0.0..=0.95).contains(&a.oos_share) {
+        bail!("--oos-share must be between 0 and 0.95, got {}", a.oos_share);
+    }
     let params = BuildParams {
         m: a.m,
         ef_construction: a.ef_construction,
+        calibration: CalibrationParams {
+            target_precision: a.target_precision,
+            out_of_scope_share: a.oos_share,
+            ..Default::default()
+        },
         ..Default::default()
     };
     if params.m < 2 || params.m > 128 {
@@ -101,6 +123,31 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
         m.repaired_edges,
         m.unreachable_after_repair
     );
+    match &m.calibration {
+        None => {
+            println!("not calibrated (too few articles or samples): Resolve will hand off every question")
+        }
+        Some(c) => {
+            let fits: Vec<String> = std::iter::once(("all", &c.overall))
+                .chain(c.by_locale.iter().map(|(l, f)| (l.as_str(), f)))
+                .map(|(l, f)| {
+                    let covered = f
+                        .curve
+                        .iter()
+                        .find(|p| p.threshold == f.threshold)
+                        .map(|p| format!("{:.0}% of held-out questions", p.coverage * 100.0))
+                        .unwrap_or_else(|| "none".into());
+                    format!("{l} {:.3} ({covered})", f.threshold)
+                })
+                .collect();
+            println!(
+                "calibrated for {:.0}% precision: answer thresholds {} — `kefu calibrate {}` shows the curves",
+                c.target_precision * 100.0,
+                fits.join(", "),
+                a.out.display()
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -26,6 +26,8 @@ pub struct BuildParams {
     pub ef_construction: usize,
     /// Texts per encoder call while embedding the KB.
     pub embed_batch: usize,
+    /// How the answer-or-handoff confidence is calibrated after the graph is built.
+    pub calibration: CalibrationParams,
 }
 
 impl Default for BuildParams {
@@ -34,6 +36,7 @@ impl Default for BuildParams {
             m: 16,
             ef_construction: 200,
             embed_batch: 32,
+            calibration: CalibrationParams::default(),
         }
     }
 }
@@ -418,7 +421,7 @@ pub fn build_version(
     progress: Progress,
 ) -> Result<PathBuf, IndexError> {
     let mut staged = stage_version(root, corpus, params, progress)?;
-    staged.calibrate(&CalibrationParams::default())?;
+    staged.calibrate(&params.calibration)?;
     staged.commit()
 }
 

@@ -23,8 +23,9 @@ pub struct Language {
     pub source: LanguageSource,
 }
 
-/// Below this many letters, a Latin or Cyrillic text is too short to tell languages apart.
-const MIN_LETTERS: usize = 12;
+/// Below this many letters, a Latin or Cyrillic text is too short to tell languages apart
+/// (measured: "do you accept paypal", 17 letters, came out as reliable Portuguese).
+const MIN_LETTERS: usize = 20;
 
 /// Detects the language of `text`, falling back to `declared` when detection is unsure.
 pub fn detect(text: &str, declared: Option<&str>) -> Option<Language> {
