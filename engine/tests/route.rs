@@ -558,7 +558,10 @@ fn every_decision_in_a_plan_matches_a_router_with_the_earlier_effects_applied() 
                 if next(4) == 0 {
                     t.tier = Tier::Vip;
                 }
-                Command::Route { ticket: t, now_ms: now }
+                Command::Route {
+                    ticket: t,
+                    now_ms: now,
+                }
             }
             5 => match pick(&open, next(100)).or_else(|| pick(&waiting, next(100))) {
                 Some(ticket) => Command::Complete { ticket, now_ms: now },
@@ -607,14 +610,20 @@ fn every_decision_in_a_plan_matches_a_router_with_the_earlier_effects_applied() 
                 "step {step}: {command:?}, effect {i}"
             );
             checked += 1;
-            if plan.effects[..i].iter().any(|e| !matches!(e, Effect::Admitted { .. })) {
+            if plan.effects[..i]
+                .iter()
+                .any(|e| !matches!(e, Effect::Admitted { .. }))
+            {
                 after_own_effects += 1;
             }
         }
         assert_eq!(r.apply(&plan.effects), 0, "a fresh plan always fits");
         let rebuilt = Router::from_state(r.state().clone(), cfg.clone());
         let probe = ticket("probe", langs[next(3) as usize], &[(skills[next(3) as usize], 1)]);
-        assert_eq!(r.preview(&probe, now).unwrap(), rebuilt.preview(&probe, now).unwrap());
+        assert_eq!(
+            r.preview(&probe, now).unwrap(),
+            rebuilt.preview(&probe, now).unwrap()
+        );
     }
     assert!(
         checked > 200 && after_own_effects > 150,
