@@ -315,16 +315,22 @@ fn a_tick_that_changes_nothing_writes_no_record() {
 fn a_failed_append_changes_nothing_and_later_commands_survive_a_restart() {
     // The full-disk story: the Route that hit ENOSPC fails, its ticket is not kept, a retry
     // succeeds once there is room, and everything acknowledged after it survives kill -9.
-    let cases: [(&str, fn(&mut Faults)); 3] = [
-        ("write fails before any byte lands", |f| {
-            f.next_write = Some(WriteFault::Nothing)
-        }),
-        ("write fails half-way through the record", |f| {
-            f.next_write = Some(WriteFault::Half)
-        }),
-        ("fsync fails", |f| f.next_sync = true),
+    let write = |w| Faults {
+        next_write: Some(w),
+        ..Faults::default()
+    };
+    let cases = [
+        ("write fails before any byte lands", write(WriteFault::Nothing)),
+        ("write fails half-way through the record", write(WriteFault::Half)),
+        (
+            "fsync fails",
+            Faults {
+                next_sync: true,
+                ..Faults::default()
+            },
+        ),
     ];
-    for (case, arm) in cases {
+    for (case, fault) in cases {
         let dir = tempfile::tempdir().unwrap();
         let (mut d, faults) = faulty_desk(dir.path(), FsyncPolicy::Always);
         for i in 0..3 {
@@ -333,7 +339,7 @@ fn a_failed_append_changes_nothing_and_later_commands_survive_a_restart() {
         let before = d.router().state().clone();
         let len = log_len(dir.path());
 
-        arm(&mut faults.lock().unwrap());
+        *faults.lock().unwrap() = fault;
         let err = d.execute(route("full", T0 + 10)).unwrap_err();
         assert!(matches!(err, RouteError::AppendFailed { .. }), "{case}: {err}");
         assert!(err.to_string().contains("nothing changed"), "{case}: {err}");

@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 use std::collections::HashMap;
 
 /// Bitsets and scoring inputs over agent slots.
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub(super) struct Columns {
     pub slot: HashMap<String, u32>,
     pub ids: Vec<String>,

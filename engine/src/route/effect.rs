@@ -3,7 +3,7 @@
 //! (a decision depends on the weights, the rings and the CPU's dot-product
 //! kernel; an effect depends on nothing but the state it lands on).
 //!
-//! [`Effect::apply_to`] is the only definition of what an effect does; it runs
+//! `Effect::apply_to` is the only definition of what an effect does; it runs
 //! on the router's state ([`super::Router::apply`]) and on a plan's draft of it.
 
 use super::model::{AgentSpec, Presence, Ticket};

@@ -3,10 +3,11 @@
 //! In the order a change flows:
 //! - [`model`] — agents, tickets, and their validation
 //! - [`config`] — relaxation rings and scoring weights
-//! - [`plan`] — a command is decided against a draft of the state: a [`Plan`] of effects and outcomes
-//! - [`scoring`] — who may take a ticket (bitset rules over [`columns`]) and who should (a score)
+//! - [`plan`] — a command is decided against a `draft` of the state: a [`Plan`] of effects and outcomes
+//! - [`scoring`] — who may take a ticket (bitset rules over `columns`) and who should (a score)
 //! - [`queue`] — the waiting room's order and the rings a ticket has reached
-//! - [`wal`] — the plan's record (command + effects) is made durable, failed appends rolled back
+//! - [`wal`] — the plan's record (command + effects; bytes in `record`, appends in `log`) is made
+//!   durable, a failed append rolled back
 //! - [`effect`] — the effects are applied: the only code that changes the state
 //! - [`router`] — the state machine that ties them together
 //!

@@ -1,5 +1,5 @@
 //! Deciding a command: every check and every decision happens here, against a
-//! [`Draft`] of the state, and the result is a [`Plan`] — the effects to log
+//! `Draft` of the state, and the result is a [`Plan`] — the effects to log
 //! and apply, and the outcomes to tell the caller. Nothing changes until the
 //! caller applies the plan.
 
@@ -51,7 +51,8 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     Assigned {
-        assignment: Assignment,
+        /// The assignment as made (boxed: a ticket is large, and most outcomes are few).
+        assignment: Box<Assignment>,
         decision: Decision,
     },
     Queued {
@@ -181,7 +182,10 @@ impl Draft<'_> {
             at_ms: now_ms,
         });
         if let Some(assignment) = self.open_ticket(ticket).cloned() {
-            self.outcomes.push(Outcome::Assigned { assignment, decision });
+            self.outcomes.push(Outcome::Assigned {
+                assignment: Box::new(assignment),
+                decision,
+            });
         }
     }
 

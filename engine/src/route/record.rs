@@ -64,7 +64,8 @@ pub struct Damage {
     pub offset: u64,
     pub bytes: u64,
     pub reason: String,
-    /// Records it held, from the gap in sequence numbers around it.
+    /// Acknowledged records lost with it: the gap in sequence numbers around it
+    /// (0 for a write that failed half-way and was never acknowledged).
     pub records_lost: u64,
 }
 

@@ -1,7 +1,7 @@
 //! Durability: the routing log and its snapshots.
 //!
 //! **What a record holds.** A command and the effects the router decided for
-//! it ([`record`](super::record) has the byte format). Recovery applies the
+//! it (`record.rs` has the byte format). Recovery applies the
 //! effects and decides nothing, so a restart on a CPU with another
 //! dot-product kernel, or with changed weights or rings, restores exactly the
 //! assignments and queue callers were told about. A command that changes
@@ -17,10 +17,11 @@
 //! [`RouteError::AppendFailed`] (nothing changed; retry later). When that is
 //! not possible the log is marked failed, and every later change is refused
 //! with [`RouteError::LogFailed`] until a restart recovers from what the disk
-//! really holds: when the cut or its fsync fails, and when an fsync fails
-//! while records already acknowledged under `EveryN` are unsynced (an fsync
-//! error is never retried: Linux may drop the dirty pages and report success
-//! the next time). Reads keep working.
+//! really holds (reads keep working). That happens when the cut or its fsync
+//! fails, and when an fsync fails while records already acknowledged under
+//! `EveryN` are unsynced: after a failed writeback Linux may drop the dirty
+//! pages and report success next time, so only bytes an earlier fsync made
+//! durable are trusted — under `Always`, every byte before the failed record.
 //!
 //! **Recovery.** The snapshot, then the records after its sequence number. A
 //! bad last record is the torn tail of a crash mid-write: dropped with a
