@@ -54,7 +54,7 @@ fn online(r: &mut Router, spec: AgentSpec, now: u64) {
 
 fn assigned_to(o: &Outcome) -> Option<&str> {
     match o {
-        Outcome::Assigned { agent, .. } => Some(agent),
+        Outcome::Assigned { assignment, .. } => Some(&assignment.agent),
         Outcome::Queued { .. } => None,
     }
 }
@@ -122,7 +122,7 @@ fn capacity_is_never_exceeded_and_a_freed_agent_pulls_the_best_waiting_ticket() 
     let pulled = r.complete("t0", T0 + 2).unwrap();
     assert_eq!(pulled.len(), 1);
     assert!(
-        matches!(&pulled[0], Outcome::Assigned { ticket, agent, .. } if ticket == "urgent" && agent == "a")
+        matches!(&pulled[0], Outcome::Assigned { assignment, .. } if assignment.ticket.id == "urgent" && assignment.agent == "a")
     );
     assert_eq!(r.agent("a").unwrap().load["chat"], 2);
     assert_eq!(r.queue(T0 + 2).len(), 1);
@@ -487,4 +487,146 @@ fn sample_roster_routes_scenarios_to_the_right_team() {
         );
         r.complete(&t.id, T0 + 2).unwrap();
     }
+}
+
+/// Many commands in a row on a small desk with a xorshift generator: every decision a plan
+/// makes after its own earlier effects (a tick, an agent pulling tickets) is the decision a
+/// router with those effects applied would make, and applying the plan keeps the columns in
+/// step with the state (a router rebuilt from the state decides the same).
+#[test]
+fn every_decision_in_a_plan_matches_a_router_with_the_earlier_effects_applied() {
+    use kefu_engine::route::Effect;
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let langs = ["en", "zh", "de"];
+    let skills = ["returns", "customs", "payments"];
+    let cfg = RouterConfig::default();
+    let mut r = Router::new(cfg.clone());
+    let mut now = T0;
+    let (mut checked, mut after_own_effects) = (0, 0);
+    for step in 0..2000 {
+        now += next(20_000);
+        let spec_for = |id: String, next: &mut dyn FnMut(u64) -> u64| {
+            let mut a = agent(
+                &id,
+                &[langs[next(3) as usize]],
+                &[(skills[next(3) as usize], 1 + next(5) as u8)],
+            );
+            a.capacity.insert("chat".into(), 1 + next(2) as u32);
+            a.translation = next(4) == 0;
+            if next(3) == 0 {
+                a.tiers.push(Tier::Vip);
+            }
+            a
+        };
+        let open: Vec<String> = r.state().assignments.keys().cloned().collect();
+        let waiting: Vec<String> = r.state().queue.keys().cloned().collect();
+        let agents: Vec<String> = r.state().agents.keys().cloned().collect();
+        let pick = |v: &[String], i: u64| v.get(i as usize % v.len().max(1)).cloned();
+        let command = match next(9) {
+            0 | 1 => {
+                let id = format!("a{}", next(10));
+                let v = (0..4).map(|_| next(100) as f32 / 100.0).collect();
+                Command::UpsertAgent {
+                    spec: spec_for(id, &mut next),
+                    vector: Some(v),
+                    now_ms: now,
+                }
+            }
+            2 => match pick(&agents, next(100)) {
+                Some(id) => Command::SetPresence {
+                    id,
+                    presence: [Presence::Online, Presence::Online, Presence::Away][next(3) as usize],
+                    now_ms: now,
+                },
+                None => Command::Tick { now_ms: now },
+            },
+            3 | 4 => {
+                let mut t = ticket(
+                    &format!("t{step}"),
+                    langs[next(3) as usize],
+                    &[(skills[next(3) as usize], 1 + next(5) as u8)],
+                );
+                t.customer_id = format!("c{}", next(6));
+                t.priority = next(10) as u8;
+                t.vector = Some((0..4).map(|_| next(100) as f32 / 100.0).collect());
+                if next(4) == 0 {
+                    t.tier = Tier::Vip;
+                }
+                Command::Route {
+                    ticket: t,
+                    now_ms: now,
+                }
+            }
+            5 => match pick(&open, next(100)).or_else(|| pick(&waiting, next(100))) {
+                Some(ticket) => Command::Complete { ticket, now_ms: now },
+                None => Command::Tick { now_ms: now },
+            },
+            6 => match pick(&open, next(100)) {
+                Some(ticket) => Command::Transfer {
+                    ticket,
+                    to: None,
+                    now_ms: now,
+                },
+                None => Command::Tick { now_ms: now },
+            },
+            7 if next(4) == 0 => match pick(&agents, next(100)) {
+                Some(id) => Command::RemoveAgent { id, now_ms: now },
+                None => Command::Tick { now_ms: now },
+            },
+            _ => Command::Tick { now_ms: now },
+        };
+        let Ok(plan) = r.plan(&command) else {
+            continue;
+        };
+        let transferred = match &command {
+            Command::Transfer { ticket, .. } => Some(ticket.clone()),
+            _ => None,
+        };
+        let mut assigned = plan.outcomes.iter().filter_map(|o| match o {
+            Outcome::Assigned { assignment, decision } => Some((assignment, decision)),
+            Outcome::Queued { .. } => None,
+        });
+        for (i, e) in plan.effects.iter().enumerate() {
+            let Effect::Assigned { ticket, agent, .. } = e else {
+                continue;
+            };
+            let (assignment, decision) = assigned.next().expect("an outcome per assignment");
+            assert_eq!((&assignment.ticket.id, &assignment.agent), (ticket, agent));
+            if transferred.as_ref() == Some(ticket) {
+                continue; // a transfer's own decision excludes the current agent; preview cannot
+            }
+            let mut before = Router::from_state(r.state().clone(), cfg.clone());
+            before.apply(&plan.effects[..i]);
+            let t = &before.state().queue[ticket];
+            assert_eq!(
+                &before.preview(t, now).unwrap(),
+                decision,
+                "step {step}: {command:?}, effect {i}"
+            );
+            checked += 1;
+            if plan.effects[..i]
+                .iter()
+                .any(|e| !matches!(e, Effect::Admitted { .. }))
+            {
+                after_own_effects += 1;
+            }
+        }
+        assert_eq!(r.apply(&plan.effects), 0, "a fresh plan always fits");
+        let rebuilt = Router::from_state(r.state().clone(), cfg.clone());
+        let probe = ticket("probe", langs[next(3) as usize], &[(skills[next(3) as usize], 1)]);
+        assert_eq!(
+            r.preview(&probe, now).unwrap(),
+            rebuilt.preview(&probe, now).unwrap()
+        );
+    }
+    assert!(
+        checked > 200 && after_own_effects > 150,
+        "only {checked} decisions checked, {after_own_effects} after the plan's own effects"
+    );
 }

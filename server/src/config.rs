@@ -71,6 +71,11 @@ pub struct Args {
     /// Fsync the routing log after every N records; 1 = every record [default: 1].
     #[arg(long, env = "KEFU_ROUTING_FSYNC_EVERY")]
     pub routing_fsync_every: Option<u32>,
+    /// Open a routing log that has damaged records in the middle by skipping them: the
+    /// records they held are lost (a copy of the log is kept beside it). Without it such a
+    /// log is refused with the damaged byte offset [default: false].
+    #[arg(long, env = "KEFU_ROUTING_SALVAGE", num_args = 0..=1, default_missing_value = "true")]
+    pub routing_salvage: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -103,6 +108,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     routing_dir: Option<PathBuf>,
     routing_fsync_every: Option<u32>,
+    routing_salvage: Option<bool>,
 }
 
 /// Widest search beam a call or the config may ask for.
@@ -132,6 +138,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub routing_dir: PathBuf,
     pub routing_fsync_every: u32,
+    pub routing_salvage: bool,
 }
 
 /// A configuration that cannot run.
@@ -216,6 +223,7 @@ impl Config {
                 .or(f.routing_dir)
                 .unwrap_or_else(|| PathBuf::from("data/routing")),
             routing_fsync_every: a.routing_fsync_every.or(f.routing_fsync_every).unwrap_or(1),
+            routing_salvage: a.routing_salvage.or(f.routing_salvage).unwrap_or(false),
         };
         for (name, v) in [
             ("max_question_chars", c.max_question_chars),
@@ -272,6 +280,35 @@ mod tests {
         assert_eq!(c.index, PathBuf::from("/from/file"));
         assert_eq!(c.listen, "127.0.0.1:6000".parse().unwrap());
         assert_eq!(c.max_batch, 64);
+    }
+
+    #[test]
+    fn routing_salvage_is_off_unless_asked_for_by_flag_or_file() {
+        let c = Config::load(Args::parse_from(["kefu-server", "--index", "/x"])).unwrap();
+        assert!(!c.routing_salvage);
+        let c = Config::load(Args::parse_from([
+            "kefu-server",
+            "--index",
+            "/x",
+            "--routing-salvage",
+        ]))
+        .unwrap();
+        assert!(c.routing_salvage);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kefu.toml");
+        std::fs::write(&path, "index = \"/x\"\nrouting_salvage = true\n").unwrap();
+        let args = Args::parse_from(["kefu-server", "--config", path.to_str().unwrap()]);
+        assert!(Config::load(args).unwrap().routing_salvage);
+        let args = Args::parse_from([
+            "kefu-server",
+            "--config",
+            path.to_str().unwrap(),
+            "--routing-salvage=false",
+        ]);
+        assert!(
+            !Config::load(args).unwrap().routing_salvage,
+            "the flag wins over the file"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `kefu.v1.Routing`: the gRPC face of `kefu_engine::route`. Each RPC converts,
-//! runs one logged router command, broadcasts the assignments it caused, converts back.
+//! runs one logged router command, and converts its outcomes back; the desk
+//! publishes the assignments a command made to agent desktops, under the same
+//! lock, from the outcome itself.
 
 use crate::proto::routing_server::Routing;
 use crate::proto::{
@@ -9,7 +11,7 @@ use crate::proto::{
 };
 use crate::state::AppState;
 use kefu_engine::route::{
-    self as route, AgentSpec, Command, Decision, DurableRouter, FsyncPolicy, Outcome, RouteError,
+    self as route, AgentSpec, Command, Decision, DurableRouter, LogOptions, Outcome, RouteError,
     RouterConfig, SkillNeed, Ticket,
 };
 use std::collections::BTreeMap;
@@ -36,43 +38,44 @@ pub fn now_ms() -> u64 {
 
 impl Desk {
     /// Recovers the routing state from `dir` (snapshot + log).
-    pub fn open(dir: &Path, policy: FsyncPolicy) -> Result<Self, RouteError> {
-        let router = DurableRouter::open(dir, RouterConfig::default(), policy)?;
+    pub fn open(dir: &Path, log: LogOptions) -> Result<Self, RouteError> {
+        Ok(Self::new(DurableRouter::open(dir, RouterConfig::default(), log)?))
+    }
+
+    /// A desk over a router already opened (tests open one whose log fails on cue).
+    pub fn new(router: DurableRouter) -> Self {
         let (events, _) = broadcast::channel(1024);
-        Ok(Self {
+        Self {
             router: Mutex::new(router),
             events,
-        })
+        }
     }
 
     /// Runs one command under the lock and publishes the assignments it made.
     pub fn execute(&self, command: Command) -> Result<Vec<Outcome>, RouteError> {
-        let outcomes = {
-            let mut r = self.router.lock().unwrap_or_else(|e| e.into_inner());
-            let out = r.execute(command)?;
-            for o in &out {
-                if let Outcome::Assigned { ticket, .. } = o
-                    && let Some(a) = r.router().state().assignments.get(ticket)
-                {
-                    let _ = self.events.send(to_assignment(a));
-                }
-            }
-            out
-        };
-        Ok(outcomes)
+        let mut r = self.router.lock().unwrap_or_else(|e| e.into_inner());
+        self.execute_locked(&mut r, command)
     }
 
-    /// Re-examines waiting tickets (their rings widen with time); a no-op on an empty queue.
+    /// The one place assignments are published: from the outcomes, before the lock is let go,
+    /// so desktops see them in the order the log holds them.
+    fn execute_locked(&self, r: &mut DurableRouter, command: Command) -> Result<Vec<Outcome>, RouteError> {
+        let out = r.execute(command)?;
+        for o in &out {
+            if let Outcome::Assigned { assignment, .. } = o {
+                let _ = self.events.send(to_assignment(assignment));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-examines waiting tickets (their rings widen with time); nothing to do on an empty queue.
     pub fn tick(&self) {
-        let waiting = !self
-            .router
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .router()
-            .state()
-            .queue
-            .is_empty();
-        if waiting && let Err(e) = self.execute(Command::Tick { now_ms: now_ms() }) {
+        let mut r = self.router.lock().unwrap_or_else(|e| e.into_inner());
+        if r.router().state().queue.is_empty() {
+            return;
+        }
+        if let Err(e) = self.execute_locked(&mut r, Command::Tick { now_ms: now_ms() }) {
             tracing::warn!(error = %e, "routing tick failed");
         }
     }
@@ -91,17 +94,15 @@ pub struct RoutingService {
 
 /// The gRPC status for a refused routing request.
 pub(crate) fn route_status(e: RouteError) -> Status {
-    {
-        let msg = e.to_string();
-        match e {
-            RouteError::InvalidAgent { .. } | RouteError::InvalidTicket { .. } => {
-                Status::invalid_argument(msg)
-            }
-            RouteError::UnknownAgent(_) | RouteError::UnknownTicket(_) => Status::not_found(msg),
-            RouteError::DuplicateTicket(_) => Status::already_exists(msg),
-            RouteError::NotEligible { .. } => Status::failed_precondition(msg),
-            RouteError::Log { .. } => Status::internal(msg),
-        }
+    let msg = e.to_string();
+    match e {
+        RouteError::InvalidAgent { .. } | RouteError::InvalidTicket { .. } => Status::invalid_argument(msg),
+        RouteError::UnknownAgent(_) | RouteError::UnknownTicket(_) => Status::not_found(msg),
+        RouteError::DuplicateTicket(_) => Status::already_exists(msg),
+        RouteError::NotEligible { .. } => Status::failed_precondition(msg),
+        // Nothing changed and the caller may retry: later (rolled back) or elsewhere (out of service).
+        RouteError::AppendFailed { .. } | RouteError::LogFailed { .. } => Status::unavailable(msg),
+        RouteError::Log { .. } | RouteError::Corrupt { .. } => Status::internal(msg),
     }
 }
 
@@ -205,6 +206,18 @@ fn to_assignment(a: &route::Assignment) -> Assignment {
     }
 }
 
+/// The assignments a command made, straight from its outcomes.
+fn events(outcomes: &[Outcome]) -> RoutingEvents {
+    let assignments = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Assigned { assignment, .. } => Some(to_assignment(assignment)),
+            Outcome::Queued { .. } => None,
+        })
+        .collect();
+    RoutingEvents { assignments }
+}
+
 fn decision_to(d: &Decision) -> proto::Decision {
     proto::Decision {
         ring: d.ring as u32,
@@ -243,19 +256,6 @@ impl RoutingService {
             .map_err(route_status)
     }
 
-    fn events(&self, outcomes: &[Outcome]) -> RoutingEvents {
-        let assignments = self.desk.read(|r| {
-            outcomes
-                .iter()
-                .filter_map(|o| match o {
-                    Outcome::Assigned { ticket, .. } => r.state().assignments.get(ticket).map(to_assignment),
-                    Outcome::Queued { .. } => None,
-                })
-                .collect()
-        });
-        RoutingEvents { assignments }
-    }
-
     /// The embedding of a ticket's text, and the category of the answer index's top hit.
     async fn understand(&self, text: &str) -> Result<(Vec<f32>, String), Status> {
         let (v, _) = self.state.embed_question(text).await?;
@@ -277,14 +277,10 @@ impl RoutingService {
 /// The reply to a Route: the agent assigned, or the place in the queue.
 pub(crate) fn route_response(out: &[Outcome], category: String) -> Result<RouteResponse, Status> {
     Ok(match out.first() {
-        Some(Outcome::Assigned {
-            ticket,
-            agent,
-            decision,
-        }) => RouteResponse {
-            ticket_id: ticket.clone(),
+        Some(Outcome::Assigned { assignment, decision }) => RouteResponse {
+            ticket_id: assignment.ticket.id.clone(),
             assigned: true,
-            agent_id: agent.clone(),
+            agent_id: assignment.agent.clone(),
             queue_position: 0,
             ring: decision.ring as u32,
             decision: Some(decision_to(decision)),
@@ -349,13 +345,13 @@ impl Routing for RoutingService {
                 .await?,
             );
         }
-        Ok(Response::new(self.events(&out)))
+        Ok(Response::new(events(&out)))
     }
 
     async fn remove_agent(&self, r: Request<RemoveAgentRequest>) -> Result<Response<RoutingEvents>, Status> {
         let id = r.into_inner().agent_id;
         let out = self.run(Command::RemoveAgent { id, now_ms: now_ms() }).await?;
-        Ok(Response::new(self.events(&out)))
+        Ok(Response::new(events(&out)))
     }
 
     async fn set_presence(&self, r: Request<SetPresenceRequest>) -> Result<Response<RoutingEvents>, Status> {
@@ -369,7 +365,7 @@ impl Routing for RoutingService {
                 now_ms: now_ms(),
             })
             .await?;
-        Ok(Response::new(self.events(&out)))
+        Ok(Response::new(events(&out)))
     }
 
     async fn route(&self, r: Request<RouteRequest>) -> Result<Response<RouteResponse>, Status> {
@@ -430,7 +426,7 @@ impl Routing for RoutingService {
                 now_ms: now_ms(),
             })
             .await?;
-        Ok(Response::new(self.events(&out)))
+        Ok(Response::new(events(&out)))
     }
 
     async fn transfer(&self, r: Request<TransferRequest>) -> Result<Response<RoutingEvents>, Status> {
@@ -442,7 +438,7 @@ impl Routing for RoutingService {
                 now_ms: now_ms(),
             })
             .await?;
-        Ok(Response::new(self.events(&out)))
+        Ok(Response::new(events(&out)))
     }
 
     async fn get_queue(&self, _: Request<GetQueueRequest>) -> Result<Response<GetQueueResponse>, Status> {

@@ -45,13 +45,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let metrics_addr = config.metrics;
     let max_msg = config.max_message_bytes;
     let watch_secs = config.watch_secs;
-    let policy = match config.routing_fsync_every {
-        1 => kefu_engine::route::FsyncPolicy::Always,
-        n => kefu_engine::route::FsyncPolicy::EveryN(n),
+    let log = kefu_engine::route::LogOptions {
+        fsync: match config.routing_fsync_every {
+            1 => kefu_engine::route::FsyncPolicy::Always,
+            n => kefu_engine::route::FsyncPolicy::EveryN(n),
+        },
+        salvage: config.routing_salvage,
     };
     let routing_dir = config.routing_dir.clone();
     let desk = Arc::new(
-        tokio::task::spawn_blocking(move || Desk::open(&routing_dir, policy))
+        tokio::task::spawn_blocking(move || Desk::open(&routing_dir, log))
             .await
             .expect("routing recovery task panicked")?,
     );

@@ -3,14 +3,21 @@
 use kefu_engine::embed::BertEncoder;
 use kefu_engine::index::{BuildParams, Corpus, build_version};
 use kefu_engine::kb::import_file;
+use kefu_engine::route::{DurableRouter, FsyncPolicy, LogSink, RouterConfig};
 use kefu_server::Config;
 use kefu_server::proto::routing_client::RoutingClient;
+use kefu_server::proto::routing_server::RoutingServer;
 use kefu_server::proto::{
     Agent, CompleteRequest, GetAgentRequest, GetQueueRequest, Presence, RouteRequest, SetPresenceRequest,
     SkillRequirement, Tier, UpsertAgentRequest, WatchAssignmentsRequest,
 };
+use kefu_server::routing::{Desk, RoutingService};
+use kefu_server::state::AppState;
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tonic::Code;
 
 fn repo() -> PathBuf {
@@ -275,4 +282,116 @@ async fn routing_errors_have_precise_statuses() {
         .map(|_| ());
     assert_eq!(code(r), Code::NotFound);
     srv.shutdown().await;
+}
+
+/// A routing log on a disk that fills up on cue; `stuck` makes cutting a failed record back fail too.
+struct FillingDisk {
+    file: std::fs::File,
+    full: Arc<AtomicBool>,
+    stuck: Arc<AtomicBool>,
+}
+
+impl LogSink for FillingDisk {
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            self.file.write_all(&bytes[..bytes.len() / 2])?;
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        self.file.write_all(bytes)
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+    fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        if self.stuck.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(5)); // EIO
+        }
+        self.file.set_len(len)
+    }
+}
+
+#[tokio::test]
+async fn a_failing_routing_log_answers_unavailable_and_changes_nothing() {
+    let (root, cfg) = setup();
+    let (full, stuck) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (f, s) = (full.clone(), stuck.clone());
+    let router = DurableRouter::open_with_sink(
+        &cfg.routing_dir,
+        RouterConfig::default(),
+        FsyncPolicy::Always,
+        move |file| {
+            Box::new(FillingDisk {
+                file,
+                full: f,
+                stuck: s,
+            })
+        },
+    )
+    .unwrap();
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let service = RoutingService {
+        state: Arc::new(AppState::load(cfg).unwrap()),
+        desk: Arc::new(Desk::new(router)),
+        stop: stop_rx,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(RoutingServer::new(service))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let mut c = client(addr).await;
+    upsert(&mut c, agent("a", "en", &[], "")).await;
+    let open_tickets = |c: &mut RoutingClient<tonic::transport::Channel>| {
+        let mut c = c.clone();
+        async move {
+            let r = c.get_agent(GetAgentRequest { agent_id: "a".into() }).await;
+            r.unwrap().into_inner().open_tickets
+        }
+    };
+
+    // The disk is full: the Route fails, retryably, and leaves no trace.
+    full.store(true, Ordering::SeqCst);
+    let s = c.route(ticket("t1", "")).await.expect_err("disk full");
+    assert_eq!(s.code(), Code::Unavailable, "{}", s.message());
+    assert!(
+        s.message().contains("No space left on device") && s.message().contains("nothing changed"),
+        "{}",
+        s.message()
+    );
+    assert!(open_tickets(&mut c).await.is_empty());
+    assert!(
+        c.get_queue(GetQueueRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .tickets
+            .is_empty()
+    );
+
+    // Space is back: the retry is routed (not ALREADY_EXISTS).
+    full.store(false, Ordering::SeqCst);
+    assert!(c.route(ticket("t1", "")).await.unwrap().into_inner().assigned);
+
+    // A failure that cannot even be cut back takes the log out of service until a restart.
+    full.store(true, Ordering::SeqCst);
+    stuck.store(true, Ordering::SeqCst);
+    let done = CompleteRequest {
+        ticket_id: "t1".into(),
+    };
+    let s = c.complete(done.clone()).await.expect_err("log failed");
+    assert_eq!(s.code(), Code::Unavailable);
+    assert!(s.message().contains("out of service"), "{}", s.message());
+    full.store(false, Ordering::SeqCst);
+    stuck.store(false, Ordering::SeqCst);
+    let s = c.complete(done).await.expect_err("still out of service");
+    assert_eq!(s.code(), Code::Unavailable);
+    assert!(
+        s.message().contains("until the server restarts"),
+        "{}",
+        s.message()
+    );
+    assert_eq!(open_tickets(&mut c).await, ["t1"], "reads still answer");
+    drop(root);
 }
