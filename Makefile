@@ -22,11 +22,11 @@ model-multilingual: $(MULTILINGUAL_DIR)/kefu-import.json ## fetch multilingual-e
 $(MULTILINGUAL_DIR)/kefu-import.json:
 	CARGO="$(CARGO)" bash tools/scripts/fetch-multilingual.sh $(MULTILINGUAL_DIR)
 
-demo: model ## fetch the model, build the sample index, start kefu-server on 127.0.0.1
+demo: model-multilingual ## fetch the multilingual model, build the sample KB's index, start kefu-server on 127.0.0.1
 	$(CARGO) build --release -p kefu -p kefu-server
-	./target/release/kefu build --kb datasets/kb.jsonl --out $(DEMO_INDEX)
+	./target/release/kefu build --kb datasets/kb.jsonl --out $(DEMO_INDEX) --model $(MULTILINGUAL_DIR)
 	@bash tools/scripts/demo-banner.sh $(GRPC) $(METRICS)
-	./target/release/kefu-server --index $(DEMO_INDEX) --model $(MODEL_DIR) \
+	./target/release/kefu-server --index $(DEMO_INDEX) --model $(MULTILINGUAL_DIR) \
 		--listen $(GRPC) --metrics $(METRICS) --routing-dir data/routing
 
 test: model model-multilingual ## fetch the models if missing, run every test

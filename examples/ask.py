@@ -21,7 +21,7 @@ def load_stubs():
     from grpc_tools import protoc
 
     out = tempfile.mkdtemp(prefix="kefu-stubs-")
-    files = [os.path.join("kefu", "v1", f) for f in ("answers.proto", "admin.proto")]
+    files = [os.path.join("kefu", "v1", f) for f in ("answers.proto", "admin.proto", "routing.proto")]
     rc = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"--python_out={out}", f"--grpc_python_out={out}", *files])
     if rc != 0:
         sys.exit(f"protoc failed ({rc})")

@@ -393,11 +393,19 @@ impl Routing for RoutingService {
                 },
             )
         };
+        // No language given: the text's, when it is clear enough to tell.
+        let language = if r.language.trim().is_empty() {
+            kefu_engine::resolve::language::detect(&kefu_engine::resolve::text::normalize(&r.text), None)
+                .map(|l| l.code)
+                .unwrap_or_default()
+        } else {
+            r.language
+        };
         let ticket = Ticket {
             id: r.ticket_id,
             customer_id: r.customer_id,
             tier: tier_from(r.tier)?,
-            language: r.language,
+            language,
             channel: r.channel,
             category: category.clone(),
             text: r.text,

@@ -80,6 +80,7 @@ async fn ask_returns_the_right_article_and_caches_the_question() {
         .unwrap()
         .into_inner();
     assert_eq!(r.hits[0].article_id, "tech-001");
+    assert_eq!(r.language, "en");
     assert!(r.hits[0].score > 0.5);
     assert!(!r.hits[0].answer.is_empty());
     assert!(!r.hits[0].matched_question.is_empty());

@@ -8,7 +8,8 @@ use kefu_server::Config;
 use kefu_server::proto::answers_client::AnswersClient;
 use kefu_server::proto::routing_client::RoutingClient;
 use kefu_server::proto::{
-    Agent, Customer, GetQueueRequest, Presence, ResolveDecision, ResolveRequest, Tier, UpsertAgentRequest,
+    Agent, Customer, GetQueueRequest, Presence, ResolveDecision, ResolveRequest, RouteRequest, Tier,
+    UpsertAgentRequest,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -151,6 +152,25 @@ async fn resolve_answers_hands_off_routes_and_refuses_bad_requests() {
         .into_inner();
     let queued = queue.tickets.iter().find(|t| t.ticket_id == "t-angry").unwrap();
     assert_eq!(queued.priority, 8, "base 2 + 6 for an angry customer");
+
+    // A Route that names no language gets the text's.
+    routing
+        .route(RouteRequest {
+            ticket_id: "t-es".into(),
+            customer_id: "c-es".into(),
+            channel: "chat".into(),
+            text: "Hola, mi paquete lleva dos semanas sin moverse, ¿qué está pasando?".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let queue = routing
+        .get_queue(GetQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let es = queue.tickets.iter().find(|t| t.ticket_id == "t-es").unwrap();
+    assert_eq!(es.language, "es");
 
     // decide_only: no channel or customer needed, nothing filed.
     let r = answers

@@ -81,6 +81,40 @@ fn build_query_inspect_verify_round_trip() {
     let idx_s = idx.to_str().unwrap();
     let out = kefu(&["build", "--kb", "datasets/kb.jsonl", "--out", idx_s]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("calibrated for 95% precision"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The decision line comes after the hits.
+    let out = kefu(&["query", idx_s, "I forgot my password and cannot log in"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("decision: ANSWER"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = kefu(&["query", idx_s, "?!… 🙂"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no letters or digits"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The stored calibration, as a table and as JSON.
+    let out = kefu(&["calibrate", idx_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("locale en") && table.contains("<- chosen"),
+        "{table}"
+    );
+    let out = kefu(&["calibrate", idx_s, "--json"]);
+    let c: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(c["target_precision"], 0.95);
+    assert!(c["by_locale"]["en"]["threshold"].as_f64().unwrap() > 0.0);
 
     let out = kefu(&[
         "query",
@@ -109,9 +143,26 @@ fn build_query_inspect_verify_round_trip() {
     let out = kefu(&["verify", idx_s]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let out = kefu(&["eval", idx_s, "--queries", "datasets/eval.jsonl"]);
+    let out = kefu(&["eval", idx_s, "--queries", "datasets/eval.jsonl", "--baseline"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("top-1 accuracy"));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("overall") && table.contains("baseline 1-NN"),
+        "{table}"
+    );
+    let out = kefu(&["eval", idx_s, "--queries", "datasets/eval.jsonl", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert!(report["overall"]["top1"].as_f64().unwrap() >= 75.0, "{report}");
+    assert!(report["by_language"].is_object());
+
+    let out = kefu(&["eval", idx_s, "--queries", "datasets/kb.jsonl"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("kb.jsonl:1: invalid eval line"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Flip one byte of the vectors: verify must fail and say which file.
     let version = std::fs::read_to_string(idx.join("current")).unwrap();

@@ -192,7 +192,7 @@ impl<'a> Answerer<'a> {
         } else if ranked.len() >= 2
             && self
                 .fit(&ranked)
-                .is_some_and(|f| f.confidence_if_clear(&ranked) >= threshold)
+                .is_some_and(|f| f.confidence_without_runner_up(&ranked) >= threshold)
         {
             Reason::Ambiguous {
                 first: self.index.article(ranked[0].article)?.id,

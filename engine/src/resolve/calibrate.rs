@@ -134,17 +134,10 @@ fn fit_examples(examples: &[Example], params: &CalibrationParams) -> Option<Fit>
         stored.push(c);
         stored.sort_by(|a, b| b.threshold.total_cmp(&a.threshold));
     }
-    let mut margins: Vec<f32> = examples
-        .iter()
-        .filter(|e| e.in_scope && e.right)
-        .map(|e| e.features.margin)
-        .collect();
-    margins.sort_by(f32::total_cmp);
     Some(Fit {
         model,
         // Above any confidence: nothing is answered when the target cannot be reached.
         threshold: chosen.map(|c| c.threshold).unwrap_or(1.0 + f32::EPSILON),
-        typical_margin: margins.get(margins.len() / 2).copied().unwrap_or(0.0),
         curve: stored,
         held_out_questions: n_in as u32,
         held_out_articles: n_out as u32,

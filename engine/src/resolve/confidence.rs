@@ -79,8 +79,6 @@ pub struct Fit {
     pub model: Logistic,
     /// Answer when the confidence is at least this.
     pub threshold: f32,
-    /// Median margin of right answers: a near-tie is judged against it.
-    pub typical_margin: f32,
     /// Threshold, precision and coverage, from high thresholds to low.
     pub curve: Vec<CurvePoint>,
     /// Sample questions held out (in-scope examples).
@@ -99,18 +97,16 @@ impl Fit {
             .unwrap_or(0.0)
     }
 
-    /// The confidence the same top article would have if it led by a typical margin:
-    /// when that passes and the real one does not, the top two are a near-tie.
-    pub fn confidence_if_clear(&self, ranked: &[ArticleScore]) -> f32 {
-        Features::of(ranked)
-            .map(|f| {
-                self.model.confidence(&Features {
-                    margin: f.margin.max(self.typical_margin),
-                    agree: 1.0,
-                    ..f
-                })
-            })
-            .unwrap_or(0.0)
+    /// The confidence the top article would have if the runner-up did not exist: when
+    /// that passes and the real one does not, the top two are a near-tie.
+    pub fn confidence_without_runner_up(&self, ranked: &[ArticleScore]) -> f32 {
+        let rest: Vec<ArticleScore> = ranked
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(_, r)| *r)
+            .collect();
+        self.confidence(&rest)
     }
 }
 
