@@ -8,25 +8,11 @@ Stubs are generated from server/proto at run time (grpc_tools.protoc), so this
 file works with whatever version of the .proto files sits beside it.
 """
 import argparse
-import importlib
 import os
 import sys
-import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PROTO_ROOT = os.path.join(HERE, "..", "server", "proto")
-
-
-def load_stubs():
-    from grpc_tools import protoc
-
-    out = tempfile.mkdtemp(prefix="kefu-stubs-")
-    files = [os.path.join("kefu", "v1", f) for f in ("answers.proto", "admin.proto", "routing.proto")]
-    rc = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"--python_out={out}", f"--grpc_python_out={out}", *files])
-    if rc != 0:
-        sys.exit(f"protoc failed ({rc})")
-    sys.path.insert(0, out)
-    return importlib.import_module("kefu.v1.answers_pb2"), importlib.import_module("kefu.v1.answers_pb2_grpc")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kefu_stubs  # noqa: E402
 
 
 def main():
@@ -40,7 +26,7 @@ def main():
 
     import grpc
 
-    pb, rpc = load_stubs()
+    pb, rpc = kefu_stubs.load("answers", "admin", "routing")
     with grpc.insecure_channel(args.addr) as channel:
         stub = rpc.AnswersStub(channel)
         req = pb.AskRequest(question=args.question, k=args.k, locales=args.locale, markets=args.market)

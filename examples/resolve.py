@@ -9,25 +9,11 @@ Without --route the call sets decide_only (no ticket is filed with the router).
 Stubs are generated from server/proto at run time (grpc_tools.protoc).
 """
 import argparse
-import importlib
 import os
 import sys
-import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PROTO_ROOT = os.path.join(HERE, "..", "server", "proto")
-
-
-def load_stubs():
-    from grpc_tools import protoc
-
-    out = tempfile.mkdtemp(prefix="kefu-stubs-")
-    files = [os.path.join("kefu", "v1", f) for f in ("answers.proto", "routing.proto")]
-    rc = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"--python_out={out}", f"--grpc_python_out={out}", *files])
-    if rc != 0:
-        sys.exit(f"protoc failed ({rc})")
-    sys.path.insert(0, out)
-    return importlib.import_module("kefu.v1.answers_pb2"), importlib.import_module("kefu.v1.answers_pb2_grpc")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kefu_stubs  # noqa: E402
 
 
 def main():
@@ -43,7 +29,7 @@ def main():
 
     import grpc
 
-    pb, rpc = load_stubs()
+    pb, rpc = kefu_stubs.load("answers", "routing")
     req = pb.ResolveRequest(
         question=args.question,
         customer=pb.Customer(id=args.customer, language=args.language),

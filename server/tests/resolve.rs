@@ -1,10 +1,7 @@
 //! kefu.v1.Answers/Resolve over real gRPC: the answer path, the handoff path with an
 //! agent assigned and suggestions, the calibrated threshold, and bad requests.
 
-use kefu_engine::embed::BertEncoder;
-use kefu_engine::index::{BuildParams, Corpus, Index, build_version};
-use kefu_engine::kb::import_file;
-use kefu_server::Config;
+use kefu_engine::index::Index;
 use kefu_server::proto::answers_client::AnswersClient;
 use kefu_server::proto::routing_client::RoutingClient;
 use kefu_server::proto::{
@@ -12,34 +9,11 @@ use kefu_server::proto::{
     UpsertAgentRequest,
 };
 use std::collections::HashMap;
-use std::path::PathBuf;
 use tonic::Code;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
 
-fn setup() -> (tempfile::TempDir, Config) {
-    let model = repo().join("models/all-MiniLM-L6-v2");
-    let enc = BertEncoder::from_dir(&model).unwrap();
-    let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
-        .unwrap()
-        .articles;
-    let corpus = Corpus::embed(articles, &enc, 32, "kb", &|_, _, _| {}).unwrap();
-    let root = tempfile::tempdir().unwrap();
-    build_version(
-        &root.path().join("index"),
-        &corpus,
-        &BuildParams::default(),
-        &|_, _, _| {},
-    )
-    .unwrap();
-    let mut c = Config::new(&root.path().join("index"), &model);
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.metrics = None;
-    c.routing_dir = root.path().join("routing");
-    (root, c)
-}
+use common::setup;
 
 fn request(question: &str) -> ResolveRequest {
     ResolveRequest {

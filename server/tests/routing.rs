@@ -1,10 +1,6 @@
 //! kefu.v1.Routing over real gRPC: assignment, the agent desktop stream, errors, restart.
 
-use kefu_engine::embed::BertEncoder;
-use kefu_engine::index::{BuildParams, Corpus, build_version};
-use kefu_engine::kb::import_file;
 use kefu_engine::route::{DurableRouter, FsyncPolicy, LogSink, RouterConfig};
-use kefu_server::Config;
 use kefu_server::proto::routing_client::RoutingClient;
 use kefu_server::proto::routing_server::RoutingServer;
 use kefu_server::proto::{
@@ -15,43 +11,13 @@ use kefu_server::routing::{Desk, RoutingService};
 use kefu_server::state::AppState;
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tonic::Code;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
 
-/// The sample KB, embedded once per test binary.
-fn corpus() -> &'static Corpus {
-    static C: std::sync::OnceLock<Corpus> = std::sync::OnceLock::new();
-    C.get_or_init(|| {
-        let enc = BertEncoder::from_dir(&repo().join("models/all-MiniLM-L6-v2")).unwrap();
-        let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
-            .unwrap()
-            .articles;
-        Corpus::embed(articles, &enc, 32, "kb", &|_, _, _| {}).unwrap()
-    })
-}
-
-fn setup() -> (tempfile::TempDir, Config) {
-    let model = repo().join("models/all-MiniLM-L6-v2");
-    let root = tempfile::tempdir().unwrap();
-    build_version(
-        &root.path().join("index"),
-        corpus(),
-        &BuildParams::default(),
-        &|_, _, _| {},
-    )
-    .unwrap();
-    let mut c = Config::new(&root.path().join("index"), &model);
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.metrics = None;
-    c.routing_dir = root.path().join("routing");
-    (root, c)
-}
+use common::setup;
 
 fn agent(id: &str, lang: &str, skills: &[(&str, u32)], expertise: &str) -> Agent {
     Agent {
