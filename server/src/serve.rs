@@ -80,10 +80,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     health_reporter
         .set_serving::<RoutingServer<RoutingService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both reflection versions: grpcurl and evans speak v1, but older grpcio tools,
+    // Postman and some IDE plugins only ask v1alpha and would report "no services".
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .expect("descriptor sets are generated at build time");
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .expect("descriptor sets are generated at build time");
 
     let answers = AnswersServer::new(AnswersService {
@@ -112,7 +120,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let reporter = health_reporter.clone();
     let grpc = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(answers)
         .add_service(admin)
         .add_service(routing)
