@@ -10,7 +10,11 @@ use axum::routing::get;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub fn router(state: Arc<AppState>, draining: Arc<AtomicBool>, services: Arc<crate::rest::Services>) -> Router {
+pub fn router(
+    state: Arc<AppState>,
+    draining: Arc<AtomicBool>,
+    services: Arc<crate::rest::Services>,
+) -> Router {
     let metrics_state = state.clone();
     let rest = crate::rest::router(services, state.config.max_message_bytes);
     Router::new()
@@ -54,7 +58,10 @@ pub fn router(state: Arc<AppState>, draining: Arc<AtomicBool>, services: Arc<cra
             crate::rest::Failure {
                 http: StatusCode::NOT_FOUND,
                 code: tonic::Code::NotFound,
-                message: format!("no route for {method} {}; the routes are listed at / and /openapi.json", uri.path()),
+                message: format!(
+                    "no route for {method} {}; the routes are listed at / and /openapi.json",
+                    uri.path()
+                ),
             }
         })
 }

@@ -414,12 +414,17 @@ async fn health_and_reflection_work_without_the_proto() {
     }
 
     // Each reflection version with its own generated client: tools pick one or the other.
-    let want = ["kefu.v1.Answers", "kefu.v1.Admin", "kefu.v1.Routing", "grpc.health.v1.Health"];
+    let want = [
+        "kefu.v1.Answers",
+        "kefu.v1.Admin",
+        "kefu.v1.Routing",
+        "grpc.health.v1.Health",
+    ];
     {
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
         use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::v1::ServerReflectionRequest;
         let req = ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
@@ -439,10 +444,10 @@ async fn health_and_reflection_work_without_the_proto() {
         }
     }
     {
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
         use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
         let req = ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),

@@ -69,7 +69,11 @@ impl Http {
 
     /// Sends a JSON body (none when `Value::Null`) and parses the JSON reply.
     async fn call(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        let text = if body.is_null() { String::new() } else { body.to_string() };
+        let text = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
         let (status, content_type, reply) = self.raw(method, path, &text).await;
         assert_eq!(content_type, "application/json", "{method} {path}: {reply}");
         let v = serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{method} {path}: {e}: {reply}"));
@@ -89,7 +93,10 @@ impl Http {
         assert_eq!(got, status, "{method} {path}: {v}");
         assert_eq!(v["code"], code, "{method} {path}: {v}");
         let message = v["message"].as_str().unwrap();
-        assert!(message.contains(words), "{method} {path}: {message:?} lacks {words:?}");
+        assert!(
+            message.contains(words),
+            "{method} {path}: {message:?} lacks {words:?}"
+        );
     }
 }
 
@@ -137,7 +144,13 @@ const EXPECTED_ROUTES: [(&str, &str); 14] = [
 #[tokio::test]
 async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     let root = tempfile::tempdir().unwrap();
-    build_version(&root.path().join("index"), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
+    build_version(
+        &root.path().join("index"),
+        corpus(),
+        &BuildParams::default(),
+        &|_, _, _| {},
+    )
+    .unwrap();
     let mut c = Config::new(&root.path().join("index"), &model_path());
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.metrics = Some("127.0.0.1:0".parse().unwrap());
@@ -156,12 +169,19 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     assert!(page.contains("href=\"/openapi.json\""), "{page}");
     assert!(page.contains("/v1/answers/ask"), "{page}");
     let doc = http.ok("GET", "/openapi.json", Value::Null).await;
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
     for (method, path) in EXPECTED_ROUTES {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "/openapi.json lacks {method} {path}");
         assert!(op["responses"]["200"].is_object(), "{method} {path}");
-        assert!(!op["description"].as_str().unwrap_or("").is_empty(), "{method} {path}");
+        assert!(
+            !op["description"].as_str().unwrap_or("").is_empty(),
+            "{method} {path}"
+        );
         assert_eq!(op["requestBody"].is_object(), method == "post", "{method} {path}");
     }
     let operations: usize = doc["paths"]
@@ -184,7 +204,10 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     assert_eq!(r["hits"][0]["articleId"], "tech-001", "{r}");
     assert!(r["hits"][0]["score"].as_f64().unwrap() > 0.5);
     assert_eq!(r["hits"].as_array().unwrap().len(), 5);
-    assert!(r["timings"]["totalUs"].is_string(), "uint64 is a JSON string: {r}");
+    assert!(
+        r["timings"]["totalUs"].is_string(),
+        "uint64 is a JSON string: {r}"
+    );
     assert!(!r["indexVersion"].as_str().unwrap().is_empty());
     let r = http
         .ok(
@@ -194,11 +217,21 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
         )
         .await;
     assert_eq!(r["hits"].as_array().unwrap().len(), 2);
-    assert!(r["hits"].as_array().unwrap().iter().all(|h| h["locale"] == "fr"), "{r}");
+    assert!(
+        r["hits"].as_array().unwrap().iter().all(|h| h["locale"] == "fr"),
+        "{r}"
+    );
 
     // The same validation as gRPC, as 400 with the code's name.
-    http.refused("POST", "/v1/answers/ask", json!({"question": "   "}), 400, "INVALID_ARGUMENT", "question is empty")
-        .await;
+    http.refused(
+        "POST",
+        "/v1/answers/ask",
+        json!({"question": "   "}),
+        400,
+        "INVALID_ARGUMENT",
+        "question is empty",
+    )
+    .await;
     http.refused(
         "POST",
         "/v1/answers/ask",
@@ -214,7 +247,10 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["code"], "INVALID_ARGUMENT");
     let message = v["message"].as_str().unwrap();
-    assert!(message.contains("kefu.v1.AskRequest") && message.contains("EOF"), "{message}");
+    assert!(
+        message.contains("kefu.v1.AskRequest") && message.contains("EOF"),
+        "{message}"
+    );
     http.refused(
         "POST",
         "/v1/answers/ask",
@@ -235,19 +271,34 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     .await;
     // Bodies are bounded by max_message_bytes.
     let huge = json!({"question": "x".repeat(MAX_BODY + 1)});
-    http.refused("POST", "/v1/answers/ask", huge, 413, "RESOURCE_EXHAUSTED", "max_message_bytes")
-        .await;
+    http.refused(
+        "POST",
+        "/v1/answers/ask",
+        huge,
+        413,
+        "RESOURCE_EXHAUSTED",
+        "max_message_bytes",
+    )
+    .await;
 
     // Answers/Embed, then Answers/Search by that vector and by text.
     let e = http
-        .ok("POST", "/v1/answers/embed", json!({"texts": ["my parcel is stuck at customs"]}))
+        .ok(
+            "POST",
+            "/v1/answers/embed",
+            json!({"texts": ["my parcel is stuck at customs"]}),
+        )
         .await;
     assert_eq!(e["dim"], 384);
     assert_eq!(e["model"], "all-MiniLM-L6-v2");
     let vector = e["vectors"][0]["values"].clone();
     assert_eq!(vector.as_array().unwrap().len(), 384);
     let by_vector = http
-        .ok("POST", "/v1/answers/search", json!({"vector": {"values": vector}, "k": 3}))
+        .ok(
+            "POST",
+            "/v1/answers/search",
+            json!({"vector": {"values": vector}, "k": 3}),
+        )
         .await;
     let by_text = http
         .ok(
@@ -257,11 +308,29 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
         )
         .await;
     assert_eq!(by_text["hits"][0]["articleId"], "cust-002", "{by_text}");
-    assert_eq!(by_vector["hits"], by_text["hits"].clone(), "same vector, same hits");
-    http.refused("POST", "/v1/answers/search", json!({}), 400, "INVALID_ARGUMENT", "query is missing")
-        .await;
-    http.refused("POST", "/v1/answers/embed", json!({"texts": []}), 400, "INVALID_ARGUMENT", "0 texts")
-        .await;
+    assert_eq!(
+        by_vector["hits"],
+        by_text["hits"].clone(),
+        "same vector, same hits"
+    );
+    http.refused(
+        "POST",
+        "/v1/answers/search",
+        json!({}),
+        400,
+        "INVALID_ARGUMENT",
+        "query is missing",
+    )
+    .await;
+    http.refused(
+        "POST",
+        "/v1/answers/embed",
+        json!({"texts": []}),
+        400,
+        "INVALID_ARGUMENT",
+        "0 texts",
+    )
+    .await;
 
     // Answers/Resolve: a confident answer, enums by name.
     let r = http
@@ -293,7 +362,10 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     assert_eq!(info["dim"], 384);
     assert_eq!(info["model"], "all-MiniLM-L6-v2");
     let version = info["indexVersion"].as_str().unwrap().to_string();
-    assert!(info["articles"].as_str().unwrap().parse::<u64>().unwrap() > 0, "{info}");
+    assert!(
+        info["articles"].as_str().unwrap().parse::<u64>().unwrap() > 0,
+        "{info}"
+    );
     let r = http.ok("POST", "/v1/admin/reload", Value::Null).await;
     assert_eq!(r["version"], version.as_str());
     assert_eq!(r["previousVersion"], version.as_str());
@@ -320,13 +392,24 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     assert_eq!(a1["presence"], "ONLINE", "{a1}");
     assert_eq!(a1["agent"]["skills"]["billing"], 3);
     let t1 = http
-        .ok("POST", "/v1/routing/route", ticket("t1", "I want a refund for my order"))
+        .ok(
+            "POST",
+            "/v1/routing/route",
+            ticket("t1", "I want a refund for my order"),
+        )
         .await;
     assert_eq!(t1["assigned"], true, "{t1}");
     assert_eq!(t1["agentId"], "a1");
-    assert!(!t1["category"].as_str().unwrap().is_empty(), "category inferred: {t1}");
+    assert!(
+        !t1["category"].as_str().unwrap().is_empty(),
+        "category inferred: {t1}"
+    );
     let t2 = http
-        .ok("POST", "/v1/routing/route", ticket("t2", "my card was charged twice"))
+        .ok(
+            "POST",
+            "/v1/routing/route",
+            ticket("t2", "my card was charged twice"),
+        )
         .await;
     assert_eq!(t2["assigned"], false, "a1 is full: {t2}");
     assert_eq!(t2["queuePosition"], 1);
@@ -361,7 +444,11 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     )
     .await;
     let r = http
-        .ok("POST", "/v1/routing/transfer", json!({"ticketId": "t1", "toAgentId": "a2"}))
+        .ok(
+            "POST",
+            "/v1/routing/transfer",
+            json!({"ticketId": "t1", "toAgentId": "a2"}),
+        )
         .await;
     assert_eq!(r["assignments"][0]["ticketId"], "t1", "{r}");
     assert_eq!(r["assignments"][0]["agentId"], "a2");
@@ -374,7 +461,8 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
         .collect();
     open.sort();
     assert_eq!(open, ["t1", "t2"], "{a2}");
-    http.ok("POST", "/v1/routing/complete", json!({"ticketId": "t1"})).await;
+    http.ok("POST", "/v1/routing/complete", json!({"ticketId": "t1"}))
+        .await;
     http.refused(
         "POST",
         "/v1/routing/complete",
@@ -411,17 +499,34 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     )
     .await;
     http.ok("DELETE", "/v1/routing/agents/a1", Value::Null).await;
-    http.refused("GET", "/v1/routing/agents/a1", Value::Null, 404, "NOT_FOUND", "a1")
-        .await;
+    http.refused(
+        "GET",
+        "/v1/routing/agents/a1",
+        Value::Null,
+        404,
+        "NOT_FOUND",
+        "a1",
+    )
+    .await;
 
     // Anything else is a JSON 404 that points at the route list.
-    http.refused("GET", "/v1/nothing-here", Value::Null, 404, "NOT_FOUND", "/openapi.json")
-        .await;
+    http.refused(
+        "GET",
+        "/v1/nothing-here",
+        Value::Null,
+        404,
+        "NOT_FOUND",
+        "/openapi.json",
+    )
+    .await;
 
     // The calls went through the gRPC handlers: their metrics counted them.
     let (_, _, metrics) = http.raw("GET", "/metrics", "").await;
     for rpc in ["Ask", "Search", "Embed", "Resolve", "Reload"] {
-        assert!(metrics.contains(&format!("rpc=\"{rpc}\"")), "/metrics lacks {rpc}");
+        assert!(
+            metrics.contains(&format!("rpc=\"{rpc}\"")),
+            "/metrics lacks {rpc}"
+        );
     }
     srv.shutdown().await;
 }

@@ -72,9 +72,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Answers/Resolve",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, Proto(r): Proto<ResolveRequest>| async move {
-                reply(Answers::resolve(&*s.answers, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Proto(r): Proto<ResolveRequest>| async move {
+                    reply(Answers::resolve(&*s.answers, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -83,9 +86,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Answers/Ask",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, Proto(r): Proto<AskRequest>| async move {
-                reply(Answers::ask(&*s.answers, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Proto(r): Proto<AskRequest>| async move {
+                    reply(Answers::ask(&*s.answers, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -94,9 +100,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Answers/Search",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, Proto(r): Proto<SearchRequest>| async move {
-                reply(Answers::search(&*s.answers, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Proto(r): Proto<SearchRequest>| async move {
+                    reply(Answers::search(&*s.answers, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -105,9 +114,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Answers/Embed",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, Proto(r): Proto<EmbedRequest>| async move {
-                reply(Answers::embed(&*s.answers, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Proto(r): Proto<EmbedRequest>| async move {
+                    reply(Answers::embed(&*s.answers, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -116,9 +128,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Admin/Reload",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, Proto(r): Proto<ReloadRequest>| async move {
-                reply(Admin::reload(&*s.admin, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Proto(r): Proto<ReloadRequest>| async move {
+                    reply(Admin::reload(&*s.admin, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -138,9 +153,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Routing/UpsertAgent",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, Proto(r): Proto<UpsertAgentRequest>| async move {
-                reply(Routing::upsert_agent(&*s.routing, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Proto(r): Proto<UpsertAgentRequest>| async move {
+                    reply(Routing::upsert_agent(&*s.routing, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -149,10 +167,13 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Routing/RemoveAgent",
         id_field: Some("agent_id"),
         mount: |m| {
-            on(m, |State(s): State<Rest>, Path(agent_id): Path<String>| async move {
-                let r = RemoveAgentRequest { agent_id };
-                reply(Routing::remove_agent(&*s.routing, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Path(agent_id): Path<String>| async move {
+                    let r = RemoveAgentRequest { agent_id };
+                    reply(Routing::remove_agent(&*s.routing, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -178,9 +199,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Routing/Route",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, Proto(r): Proto<RouteRequest>| async move {
-                reply(Routing::route(&*s.routing, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Proto(r): Proto<RouteRequest>| async move {
+                    reply(Routing::route(&*s.routing, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -189,9 +213,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Routing/Complete",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, Proto(r): Proto<CompleteRequest>| async move {
-                reply(Routing::complete(&*s.routing, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Proto(r): Proto<CompleteRequest>| async move {
+                    reply(Routing::complete(&*s.routing, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -200,9 +227,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Routing/Transfer",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, Proto(r): Proto<TransferRequest>| async move {
-                reply(Routing::transfer(&*s.routing, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Proto(r): Proto<TransferRequest>| async move {
+                    reply(Routing::transfer(&*s.routing, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
     Route {
@@ -222,10 +252,13 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Routing/GetAgent",
         id_field: Some("agent_id"),
         mount: |m| {
-            on(m, |State(s): State<Rest>, Path(agent_id): Path<String>| async move {
-                let r = GetAgentRequest { agent_id };
-                reply(Routing::get_agent(&*s.routing, tonic::Request::new(r)).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Path(agent_id): Path<String>| async move {
+                    let r = GetAgentRequest { agent_id };
+                    reply(Routing::get_agent(&*s.routing, tonic::Request::new(r)).await)
+                },
+            )
         },
     },
 ];
@@ -243,13 +276,19 @@ pub fn router(services: Arc<Services>, max_body: usize) -> Router {
         .route(
             "/openapi.json",
             axum::routing::get(|| async {
-                ([(header::CONTENT_TYPE, "application/json")], openapi::document_json())
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    openapi::document_json(),
+                )
             }),
         )
         .route(
             "/",
             axum::routing::get(|| async {
-                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], openapi::index_html())
+                (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    openapi::index_html(),
+                )
             }),
         )
 }
@@ -309,7 +348,10 @@ impl Failure {
                 "request body is larger than max_message_bytes; send less, or raise the limit".to_string(),
             )
         } else {
-            (Code::InvalidArgument, format!("cannot read the request body: {e}"))
+            (
+                Code::InvalidArgument,
+                format!("cannot read the request body: {e}"),
+            )
         };
         Self { http, code, message }
     }

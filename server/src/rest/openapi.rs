@@ -6,8 +6,8 @@
 
 use super::{ROUTES, Route};
 use prost::Message;
-use prost_types::{DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 use prost_types::field_descriptor_proto::{Label, Type};
+use prost_types::{DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
@@ -99,10 +99,20 @@ impl Protos {
     ) {
         let name = format!("{scope}.{}", m.name());
         for (i, nested) in m.nested_type.iter().enumerate() {
-            self.add_message(&name, nested, [&path[..], &[MESSAGE_NESTED, i as i32]].concat(), comments);
+            self.add_message(
+                &name,
+                nested,
+                [&path[..], &[MESSAGE_NESTED, i as i32]].concat(),
+                comments,
+            );
         }
         for (i, e) in m.enum_type.iter().enumerate() {
-            self.add_enum(&name, e, [&path[..], &[MESSAGE_ENUM, i as i32]].concat(), comments);
+            self.add_enum(
+                &name,
+                e,
+                [&path[..], &[MESSAGE_ENUM, i as i32]].concat(),
+                comments,
+            );
         }
         let c = members(&path, MESSAGE_FIELD, m.field.len(), comments);
         self.messages.insert(name, (m.clone(), c));
@@ -126,7 +136,11 @@ impl Protos {
             && entry.options.as_ref().and_then(|o| o.map_entry) == Some(true)
         {
             // map<K, V>: a JSON object; keys are strings whatever K is.
-            let value = entry.field.iter().find(|v| v.number() == 2).expect("a map entry has a value");
+            let value = entry
+                .field
+                .iter()
+                .find(|v| v.number() == 2)
+                .expect("a map entry has a value");
             return json!({"type": "object", "additionalProperties": self.scalar_schema(value)});
         }
         let one = self.scalar_schema(f);
@@ -209,7 +223,11 @@ fn members(path: &[i32], kind: i32, n: usize, comments: &HashMap<Vec<i32>, Strin
 
 /// A .proto comment as one paragraph of text.
 fn clean(c: &str) -> String {
-    c.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    c.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `.kefu.v1.Agent` → `Agent`; a nested type keeps its parent: `Outer.Inner`.
@@ -257,10 +275,12 @@ fn with_description(schema: Value, description: &str) -> Value {
 fn document(p: &Protos, routes: &[Route]) -> Value {
     let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     for r in routes {
-        let (input, output, comment) = p
-            .methods
-            .get(r.rpc)
-            .unwrap_or_else(|| panic!("route {} names {}, which the .proto does not declare", r.path, r.rpc));
+        let (input, output, comment) = p.methods.get(r.rpc).unwrap_or_else(|| {
+            panic!(
+                "route {} names {}, which the .proto does not declare",
+                r.path, r.rpc
+            )
+        });
         let (service, method) = r.rpc.rsplit_once('/').expect("rpc is Service/Method");
         let service = service.rsplit('.').next().unwrap_or(service);
         let mut op = json!({
@@ -397,7 +417,11 @@ mod tests {
         for r in ROUTES {
             let op = &doc["paths"][r.path][r.method.as_str().to_ascii_lowercase()];
             assert!(op.is_object(), "{} {} is missing", r.method, r.path);
-            assert!(!op["description"].as_str().unwrap().is_empty(), "{} has no description", r.rpc);
+            assert!(
+                !op["description"].as_str().unwrap().is_empty(),
+                "{} has no description",
+                r.rpc
+            );
             let out = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
                 .as_str()
                 .unwrap();
@@ -413,10 +437,18 @@ mod tests {
         let ask = &s["AskRequest"]["properties"];
         assert_eq!(ask["question"]["type"], "string");
         assert_eq!(ask["locales"]["type"], "array");
-        assert!(ask["question"]["description"].as_str().unwrap().contains("Required"));
+        assert!(
+            ask["question"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("Required")
+        );
         assert_eq!(s["AskResponse"]["properties"]["indexVersion"]["type"], "string");
         assert_eq!(s["Agent"]["properties"]["skills"]["type"], "object");
-        assert_eq!(s["Agent"]["properties"]["skills"]["additionalProperties"]["type"], "integer");
+        assert_eq!(
+            s["Agent"]["properties"]["skills"]["additionalProperties"]["type"],
+            "integer"
+        );
         assert_eq!(s["InfoResponse"]["properties"]["articles"]["type"], "string");
         assert_eq!(s["Presence"]["enum"][1], "ONLINE");
         assert!(s.get("Agent.SkillsEntry").is_none(), "map entries are inlined");
