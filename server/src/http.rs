@@ -64,4 +64,14 @@ pub fn router(
                 ),
             }
         })
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            crate::rest::Failure {
+                http: StatusCode::METHOD_NOT_ALLOWED,
+                code: tonic::Code::Unimplemented,
+                message: format!(
+                    "{} does not take {method}; the routes are listed at / and /openapi.json",
+                    uri.path()
+                ),
+            }
+        })
 }

@@ -520,6 +520,16 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     )
     .await;
 
+    http.refused(
+        "GET",
+        "/v1/answers/ask",
+        Value::Null,
+        405,
+        "UNIMPLEMENTED",
+        "does not take GET",
+    )
+    .await;
+
     // The calls went through the gRPC handlers: their metrics counted them.
     let (_, _, metrics) = http.raw("GET", "/metrics", "").await;
     for rpc in ["Ask", "Search", "Embed", "Resolve", "Reload"] {

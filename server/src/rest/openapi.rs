@@ -304,10 +304,14 @@ fn document(p: &Protos, routes: &[Route]) -> Value {
             });
         }
         if let Some(field) = r.id_field {
-            let camel = json_name(&FieldDescriptorProto {
-                name: Some(field.to_string()),
-                ..Default::default()
-            });
+            // Checked against the .proto here, so a renamed field fails the build's tests.
+            let camel = p.messages[input]
+                .0
+                .field
+                .iter()
+                .find(|f| f.name() == field)
+                .map(json_name)
+                .unwrap_or_else(|| panic!("route {} fills {field}, which {input} lacks", r.path));
             op["parameters"] = json!([{
                 "name": "id",
                 "in": "path",
