@@ -22,13 +22,14 @@ pub struct Args {
     /// gRPC listen address [default: 127.0.0.1:50051].
     #[arg(long, env = "KEFU_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// HTTP address for /metrics, /healthz, /readyz [default: 127.0.0.1:9464].
+    /// HTTP address for the REST/JSON API (/v1/…, /openapi.json) and /metrics, /healthz,
+    /// /readyz [default: 127.0.0.1:9464].
     #[arg(long, env = "KEFU_METRICS")]
     pub metrics: Option<SocketAddr>,
     /// Model folder; must be the model the index was built with [default: models/all-MiniLM-L6-v2].
     #[arg(long, env = "KEFU_MODEL_DIR")]
     pub model: Option<PathBuf>,
-    /// Largest gRPC message accepted, in bytes [default: 4194304].
+    /// Largest gRPC message or REST request body accepted, in bytes [default: 4194304].
     #[arg(long, env = "KEFU_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
     /// Longest question accepted, in characters [default: 2000].
@@ -119,7 +120,7 @@ pub const MAX_EF: u32 = 4096;
 pub struct Config {
     pub index: PathBuf,
     pub listen: SocketAddr,
-    /// None turns the HTTP endpoint off (tests).
+    /// None turns the HTTP endpoint, and with it the REST API, off (tests).
     pub metrics: Option<SocketAddr>,
     pub model: PathBuf,
     pub max_message_bytes: usize,

@@ -1,5 +1,6 @@
-//! The plain-HTTP side: Prometheus `/metrics`, `/healthz` (process alive) and
-//! `/readyz` (serving an index and not draining).
+//! The plain-HTTP side: Prometheus `/metrics`, `/healthz` (process alive),
+//! `/readyz` (serving an index and not draining), and the REST/JSON API with
+//! its `/openapi.json` and index page ([`crate::rest`]).
 
 use crate::state::AppState;
 use axum::Router;
@@ -9,8 +10,13 @@ use axum::routing::get;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub fn router(state: Arc<AppState>, draining: Arc<AtomicBool>) -> Router {
+pub fn router(
+    state: Arc<AppState>,
+    draining: Arc<AtomicBool>,
+    services: Arc<crate::rest::Services>,
+) -> Router {
     let metrics_state = state.clone();
+    let rest = crate::rest::router(services, state.config.max_message_bytes);
     Router::new()
         .route(
             "/metrics",
@@ -47,4 +53,25 @@ pub fn router(state: Arc<AppState>, draining: Arc<AtomicBool>) -> Router {
                 }
             }),
         )
+        .merge(rest)
+        .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            crate::rest::Failure {
+                http: StatusCode::NOT_FOUND,
+                code: tonic::Code::NotFound,
+                message: format!(
+                    "no route for {method} {}; the routes are listed at / and /openapi.json",
+                    uri.path()
+                ),
+            }
+        })
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            crate::rest::Failure {
+                http: StatusCode::METHOD_NOT_ALLOWED,
+                code: tonic::Code::Unimplemented,
+                message: format!(
+                    "{} does not take {method}; the routes are listed at / and /openapi.json",
+                    uri.path()
+                ),
+            }
+        })
 }

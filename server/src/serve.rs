@@ -1,5 +1,5 @@
-//! Wiring: the tonic server with health and reflection, the HTTP metrics
-//! endpoint, the index watcher, signals, and graceful shutdown.
+//! Wiring: the tonic server with health and reflection, the HTTP endpoint
+//! (REST/JSON API, metrics, health), the index watcher, signals, and graceful shutdown.
 
 use crate::admin::AdminService;
 use crate::answers::AnswersService;
@@ -80,30 +80,43 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     health_reporter
         .set_serving::<RoutingServer<RoutingService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both reflection versions: grpcurl and evans speak v1, but older grpcio tools,
+    // Postman and some IDE plugins only ask v1alpha and would report "no services".
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
         .expect("descriptor sets are generated at build time");
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .expect("descriptor sets are generated at build time");
 
-    let answers = AnswersServer::new(AnswersService {
-        state: state.clone(),
-        desk: desk.clone(),
-    })
-    .max_decoding_message_size(max_msg)
-    .max_encoding_message_size(max_msg);
-    let admin = AdminServer::new(AdminService { state: state.clone() })
+    // One instance of each service, shared by the gRPC server and the REST routes.
+    let (stop, stop_rx) = watch::channel(false);
+    let services = Arc::new(crate::rest::Services {
+        answers: Arc::new(AnswersService {
+            state: state.clone(),
+            desk: desk.clone(),
+        }),
+        admin: Arc::new(AdminService { state: state.clone() }),
+        routing: Arc::new(RoutingService {
+            state: state.clone(),
+            desk: desk.clone(),
+            stop: stop_rx.clone(),
+        }),
+    });
+    let answers = AnswersServer::from_arc(services.answers.clone())
         .max_decoding_message_size(max_msg)
         .max_encoding_message_size(max_msg);
-
-    let (stop, stop_rx) = watch::channel(false);
-    let routing = RoutingServer::new(RoutingService {
-        state: state.clone(),
-        desk: desk.clone(),
-        stop: stop_rx.clone(),
-    })
-    .max_decoding_message_size(max_msg)
-    .max_encoding_message_size(max_msg);
+    let admin = AdminServer::from_arc(services.admin.clone())
+        .max_decoding_message_size(max_msg)
+        .max_encoding_message_size(max_msg);
+    let routing = RoutingServer::from_arc(services.routing.clone())
+        .max_decoding_message_size(max_msg)
+        .max_encoding_message_size(max_msg);
 
     let draining = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -112,7 +125,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let reporter = health_reporter.clone();
     let grpc = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(answers)
         .add_service(admin)
         .add_service(routing)
@@ -138,7 +152,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 .await
                 .map_err(|e| StartError::Bind { addr, source: e })?;
             let bound = l.local_addr().map_err(|e| StartError::Bind { addr, source: e })?;
-            let app = crate::http::router(state.clone(), draining.clone());
+            let app = crate::http::router(state.clone(), draining.clone(), services.clone());
             let mut rx = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
                 let _ = axum::serve(l, app)
@@ -147,7 +161,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                     })
                     .await;
             }));
-            tracing::info!(%bound, "metrics and health over HTTP");
+            tracing::info!(%bound, "REST/JSON API, metrics and health over HTTP");
             Some(bound)
         }
     };

@@ -4,7 +4,7 @@ GRPC="${1:-127.0.0.1:50051}"
 METRICS="${2:-127.0.0.1:9464}"
 cat <<TXT
 
-kefu-server is starting on ${GRPC} (gRPC) and http://${METRICS} (metrics). Ctrl-C stops it.
+kefu-server is starting on ${GRPC} (gRPC) and http://${METRICS} (REST/JSON, metrics). Ctrl-C stops it.
 From another terminal:
 
   # Python (pip install grpcio grpcio-tools)
@@ -20,6 +20,9 @@ From another terminal:
   grpcurl -plaintext -d '{"question": "wo ist mein Paket", "locales": ["de"]}' ${GRPC} kefu.v1.Answers/Ask
   grpcurl -plaintext ${GRPC} kefu.v1.Admin/Info
   grpcurl -plaintext ${GRPC} list
+
+  # HTTP/JSON, same calls (routes listed at http://${METRICS}/ and /openapi.json)
+  curl -s http://${METRICS}/v1/answers/ask -d '{"question": "do you accept paypal?", "k": 3}'
 
   # the CLI against the same index
   ./target/release/kefu query data/index "my parcel is stuck at customs" --model models/multilingual-e5-small
