@@ -513,6 +513,14 @@ fn huge_finite_query_is_normalised_without_overflow() {
     let unit = index.search(&vec![1.0; 384], 3, 64, None).unwrap();
     assert_eq!(flat, unit);
     assert!(flat.iter().any(|h| h.score != 0.0), "{flat:?}");
+    // Article scoring (what Ask and Search serve) sees the query at unit length too.
+    let answerer = kefu_engine::resolve::Answerer::new(&index, 64);
+    let want = answerer.search(&q, 3, None).unwrap();
+    let got = answerer.search(&huge, 3, None).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.article.id, w.article.id);
+        assert!((g.score - w.score).abs() < 1e-4, "{} vs {}", g.score, w.score);
+    }
 }
 
 #[test]

@@ -442,8 +442,9 @@ impl Index {
             .bytes()
     }
 
-    /// Checks a query vector and returns it at unit length.
-    fn prepare_query<'q>(&self, query: &'q [f32]) -> Result<std::borrow::Cow<'q, [f32]>, IndexError> {
+    /// Checks a query vector (dimension, finite, non-zero) and returns it at
+    /// unit length: scores are dot products with unit vectors.
+    pub fn prepare_query<'q>(&self, query: &'q [f32]) -> Result<std::borrow::Cow<'q, [f32]>, IndexError> {
         if query.len() != self.dim() {
             return Err(IndexError::InvalidQuery(format!(
                 "vector has dimension {}, the index has {}",
