@@ -332,3 +332,233 @@ fn graph_search_matches_exact_scan_on_a_clustered_corpus() {
     let recall = found as f64 / 1000.0;
     assert!(recall >= 0.95, "recall@10 {recall}");
 }
+
+// --- hostile files (issue #13) ------------------------------------------------
+
+/// A small index of 200 synthetic unit vectors, one article each, tagged `even`/`odd`: no model needed.
+fn small_index() -> (tempfile::TempDir, PathBuf) {
+    let synth = SynthCorpus::new(SynthParams {
+        clusters: 4,
+        ..Default::default()
+    });
+    let model = ModelId {
+        name: "synthetic".into(),
+        sha256: "test".into(),
+        dim: 384,
+    };
+    let mut corpus = Corpus::from_vectors(synth.sample(200, 0), 384, model, "test");
+    for (i, a) in corpus.articles.iter_mut().enumerate() {
+        a.tags = vec![if i % 2 == 0 { "even" } else { "odd" }.to_string()];
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = build_version(root.path(), &corpus, &BuildParams::default(), &quiet).unwrap();
+    (root, dir)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Rewrites a data file and makes the manifest's size and checksum match it,
+/// as someone hand-crafting a hostile index would.
+fn forge(dir: &Path, name: &str, f: impl FnOnce(&mut Vec<u8>)) {
+    damage(&dir.join(name), f);
+    let bytes = std::fs::read(dir.join(name)).unwrap();
+    edit_manifest(dir, |m| {
+        m["files"][name]["sha256"] = sha256_hex(&bytes).into();
+        m["files"][name]["bytes"] = (bytes.len() as u64).into();
+    });
+}
+
+fn edit_manifest(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    f(&mut m);
+    std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+fn unit_query(dim: usize) -> Vec<f32> {
+    let mut q = vec![0.0f32; dim];
+    q[0] = 1.0;
+    q
+}
+
+#[test]
+fn posting_ids_past_the_last_point_fail_verify_and_never_panic_search() {
+    let (_root, dir) = small_index();
+    // Every id in postings.bin now names a point far past the last one.
+    forge(&dir, "postings.bin", |b| {
+        for id in b[64..].chunks_mut(4) {
+            id.copy_from_slice(&1_000_000u32.to_le_bytes());
+        }
+    });
+    let index = Index::open(&dir).unwrap();
+    let err = index.verify().expect_err("verify passed forged postings");
+    let msg = err.to_string();
+    assert!(matches!(err, IndexError::Corrupt { .. }), "{msg}");
+    assert!(
+        msg.contains("postings.bin") && msg.contains("tag") && msg.contains("1000000"),
+        "{msg}"
+    );
+    let f = Filter::new().with(Field::Tag, ["even"]);
+    assert!(
+        index
+            .filter_points(&f)
+            .iter()
+            .all(|p| (p as usize) < index.points())
+    );
+    let hits = index.search(&unit_query(384), 5, 64, Some(&f)).unwrap();
+    assert!(hits.is_empty(), "{hits:?}");
+}
+
+#[test]
+fn posting_range_past_postings_bin_is_refused_by_open() {
+    for (offset, len) in [(u64::MAX, 1u64), (1, u64::MAX), (0, 1 << 40)] {
+        let (_root, dir) = small_index();
+        edit_manifest(&dir, |m| {
+            m["postings"]["tag"]["even"] = serde_json::json!({ "offset": offset, "len": len });
+        });
+        match Index::open(&dir) {
+            Err(e @ IndexError::Corrupt { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("manifest.json")
+                        && msg.contains("postings.bin")
+                        && msg.contains("tag.\"even\""),
+                    "{msg}"
+                );
+            }
+            Err(e) => panic!("({offset}, {len}): unexpected error {e}"),
+            Ok(_) => panic!("({offset}, {len}): opened"),
+        }
+    }
+}
+
+#[test]
+fn oversized_counts_in_headers_are_refused_by_open() {
+    let (_root, dir) = small_index();
+    // postings.bin's header claims 2^62 ids.
+    forge(&dir, "postings.bin", |b| {
+        b[16..24].copy_from_slice(&(1u64 << 62).to_le_bytes())
+    });
+    let err = Index::open(&dir).err().expect("opened");
+    assert!(err.to_string().contains("postings.bin"), "{err}");
+
+    let (_root, dir) = small_index();
+    edit_manifest(&dir, |m| m["points"] = (1u64 << 40).into());
+    let err = Index::open(&dir).err().expect("opened");
+    assert!(err.to_string().contains("points"), "{err}");
+}
+
+#[test]
+fn verify_parses_every_article() {
+    let (_root, dir) = small_index();
+    // The first article's JSON starts right after the offsets; break its opening brace.
+    forge(&dir, "articles.bin", |b| {
+        let a = u64::from_le_bytes(b[16..24].try_into().unwrap()) as usize;
+        let payload = 64 + (a + 1).div_ceil(8) * 64;
+        assert_eq!(b[payload], b'{');
+        b[payload] = b'#';
+    });
+    let index = Index::open(&dir).unwrap();
+    let err = index.verify().expect_err("verify passed a broken article");
+    assert!(
+        err.to_string().contains("articles.bin") && err.to_string().contains("article 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_checks_vectors_are_finite_and_unit_length() {
+    for (value, words) in [(f32::NAN, "point 3: component 2"), (0.9, "point 3: length")] {
+        let (_root, dir) = small_index();
+        forge(&dir, "vectors.bin", |b| {
+            let at = 64 + (3 * 384 + 2) * 4;
+            if value.is_nan() {
+                b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            } else {
+                // Scale the whole row: still finite, no longer unit length.
+                for c in b[64 + 3 * 384 * 4..64 + 4 * 384 * 4].chunks_mut(4) {
+                    let x = f32::from_le_bytes(c.try_into().unwrap()) * value;
+                    c.copy_from_slice(&x.to_le_bytes());
+                }
+            }
+        });
+        let index = Index::open(&dir).unwrap();
+        let err = index.verify().expect_err("verify passed a bad vector");
+        assert!(
+            err.to_string().contains("vectors.bin") && err.to_string().contains(words),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn huge_finite_query_is_normalised_without_overflow() {
+    let (_root, dir) = small_index();
+    let index = Index::open(&dir).unwrap();
+    let q: Vec<f32> = index.vectors().row(7).to_vec();
+    let huge: Vec<f32> = q.iter().map(|x| x * 1e30).collect();
+    let want = index.search(&q, 3, 64, None).unwrap();
+    let got = index.search(&huge, 3, 64, None).unwrap();
+    assert_eq!(got[0].point, 7, "{got:?}");
+    assert!((got[0].score - 1.0).abs() < 1e-3, "{got:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.article, w.article);
+        assert!((g.score - w.score).abs() < 1e-4, "{got:?} vs {want:?}");
+    }
+    // The same for every component at 1e30, the reviewer's case.
+    let flat = index.search(&vec![1e30; 384], 3, 64, None).unwrap();
+    let unit = index.search(&vec![1.0; 384], 3, 64, None).unwrap();
+    assert_eq!(flat, unit);
+    assert!(flat.iter().any(|h| h.score != 0.0), "{flat:?}");
+    // Article scoring (what Ask and Search serve) sees the query at unit length too.
+    let answerer = kefu_engine::resolve::Answerer::new(&index, 64);
+    let want = answerer.search(&q, 3, None).unwrap();
+    let got = answerer.search(&huge, 3, None).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.article.id, w.article.id);
+        assert!((g.score - w.score).abs() < 1e-4, "{} vs {}", g.score, w.score);
+    }
+}
+
+#[test]
+fn filter_cache_stays_within_its_byte_budget() {
+    let (_root, dir) = small_index();
+    let index = Index::open(&dir).unwrap();
+    for i in 0..5_000 {
+        let f = Filter::new().with(Field::Tag, ["even".to_string(), format!("t{i}")]);
+        index.filter_points(&f);
+    }
+    assert!(index.filter_cache_bytes() > 0);
+    assert!(
+        index.filter_cache_bytes() <= kefu_engine::index::filter_cache::DEFAULT_BUDGET,
+        "{}",
+        index.filter_cache_bytes()
+    );
+}
+
+#[test]
+fn build_removes_stale_staging_directories_and_verify_reports_them() {
+    let (root, dir) = small_index();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    let stale = root.path().join(".staging-v1");
+    let fresh = root.path().join(".staging-v2");
+    for d in [&stale, &fresh] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("vectors.bin"), b"half").unwrap();
+    }
+    for p in [stale.join("vectors.bin"), stale.clone()] {
+        std::fs::File::open(&p).unwrap().set_modified(old).unwrap();
+    }
+    let report = Index::open(&dir).unwrap().verify().unwrap();
+    assert_eq!(report.stale_staging, vec![stale.clone()]);
+
+    let synth = SynthCorpus::new(SynthParams::default());
+    let model = Index::open(&dir).unwrap().manifest().model.clone();
+    let corpus = Corpus::from_vectors(synth.sample(50, 0), 384, model, "test");
+    build_version(root.path(), &corpus, &BuildParams::default(), &quiet).unwrap();
+    assert!(!stale.exists(), "stale staging directory survived a build");
+    assert!(fresh.exists(), "a live build's staging directory was removed");
+}

@@ -14,7 +14,9 @@ pub struct AdminService {
 impl From<ReloadError> for Status {
     fn from(e: ReloadError) -> Self {
         match e {
-            ReloadError::BadName(_) => Status::invalid_argument(e.to_string()),
+            ReloadError::BadName(_) | ReloadError::OutsideRoot { .. } => {
+                Status::invalid_argument(e.to_string())
+            }
             ReloadError::NotFound { .. } => Status::not_found(e.to_string()),
             ReloadError::Broken { .. } | ReloadError::Mismatch { .. } => {
                 Status::failed_precondition(e.to_string())

@@ -6,6 +6,8 @@ use crate::config::Config;
 use crate::metrics::{Metrics, RpcLabels, VersionLabel};
 use arc_swap::ArcSwap;
 use kefu_engine::embed::{BertEncoder, EmbedError, Encoder, ModelId};
+use kefu_engine::index::format::CURRENT;
+use kefu_engine::index::reader::resolve_version_dir;
 use kefu_engine::index::{Index, IndexError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +42,15 @@ pub enum ReloadError {
     BadName(String),
     #[error("no index version {name:?} under {root}")]
     NotFound { name: String, root: PathBuf },
+    #[error(
+        "{name:?} leads to {target}, outside the index root {root} (a symlink?); still serving {serving}"
+    )]
+    OutsideRoot {
+        name: String,
+        target: PathBuf,
+        root: PathBuf,
+        serving: String,
+    },
     #[error("refused {dir}: {source}; still serving {serving}")]
     Broken {
         dir: PathBuf,
@@ -190,7 +201,27 @@ impl AppState {
             serving: serving.clone(),
             source,
         };
-        let index = Index::open(&dir).map_err(broken)?;
+        // A name (or `current`) may be a symlink: only what really lies under
+        // the root may be served, or Reload becomes "serve any directory".
+        let version_dir = resolve_version_dir(&dir).map_err(broken)?;
+        let inside = |p: &Path| {
+            std::fs::canonicalize(p).map_err(|e| {
+                broken(IndexError::Io {
+                    path: p.to_path_buf(),
+                    source: e,
+                })
+            })
+        };
+        let (real_root, real_dir) = (inside(&self.index_root)?, inside(&version_dir)?);
+        if real_dir == real_root || !real_dir.starts_with(&real_root) {
+            return Err(ReloadError::OutsideRoot {
+                name: version.filter(|v| !v.is_empty()).unwrap_or(CURRENT).to_string(),
+                target: real_dir,
+                root: real_root,
+                serving: serving.clone(),
+            });
+        }
+        let index = Index::open(&real_dir).map_err(broken)?;
         if self.config.verify_on_reload {
             index.verify().map_err(broken)?;
         }

@@ -603,3 +603,88 @@ async fn calls_past_their_deadline_are_dropped_from_the_encoder_queue() {
     c.ask(ask("where is my parcel")).await.unwrap();
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn search_with_huge_finite_components_is_normalised_not_zeroed() {
+    let root = index_root();
+    let (srv, mut client, _) = start(config(root.path())).await;
+    let v = encoder()
+        .embed(&["my parcel is stuck at customs"])
+        .unwrap()
+        .remove(0);
+    let search = |values: Vec<f32>| SearchRequest {
+        query: Some(search_request::Query::Vector(Vector { values })),
+        ..Default::default()
+    };
+    let unit = client.search(search(v.clone())).await.unwrap().into_inner();
+    // Squared in f32, 1e30 overflows to inf: the old norm made this a zero query with 0.0 scores.
+    let huge = client
+        .search(search(v.iter().map(|x| x * 1e30).collect()))
+        .await
+        .expect("a finite vector of any length is a direction")
+        .into_inner();
+    assert_eq!(huge.hits.len(), unit.hits.len());
+    assert_eq!(huge.hits[0].article_id, "cust-002");
+    for (h, u) in huge.hits.iter().zip(&unit.hits) {
+        assert_eq!(h.article_id, u.article_id);
+        assert!(
+            h.score > 0.1 && (h.score - u.score).abs() < 1e-4,
+            "{h:?} vs {u:?}"
+        );
+    }
+    let flat = client.search(search(vec![1e30; 384])).await.unwrap().into_inner();
+    assert!(flat.hits.iter().all(|h| h.score != 0.0), "{:?}", flat.hits);
+    let zero = client.search(search(vec![0.0; 384])).await.unwrap_err();
+    assert_eq!(zero.code(), Code::InvalidArgument);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn reload_refuses_a_version_that_leads_outside_the_root() {
+    let root = index_root();
+    let (srv, mut client, mut admin) = start(config(root.path())).await;
+    let serving = admin
+        .info(InfoRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .index_version;
+    // A good index, but not under the root the server was given.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = build_version(elsewhere.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
+    std::os::unix::fs::symlink(&outside, root.path().join("evil")).unwrap();
+    let err = admin
+        .reload(ReloadRequest {
+            version: "evil".into(),
+        })
+        .await
+        .expect_err("a version outside the root was served");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().contains("outside the index root"),
+        "{}",
+        err.message()
+    );
+    // `current` naming the symlink is refused the same way.
+    std::fs::write(root.path().join("current"), "evil\n").unwrap();
+    let err = admin
+        .reload(ReloadRequest { version: "".into() })
+        .await
+        .expect_err("a version outside the root was served through `current`");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let r = client.ask(ask("where is my parcel")).await.unwrap().into_inner();
+    assert_eq!(r.index_version, serving);
+
+    // A symlink between versions inside the root is fine.
+    let inside = build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
+    std::os::unix::fs::symlink(&inside, root.path().join("latest")).unwrap();
+    let r = admin
+        .reload(ReloadRequest {
+            version: "latest".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.version, inside.file_name().unwrap().to_str().unwrap());
+    srv.shutdown().await;
+}

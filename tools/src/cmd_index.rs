@@ -223,10 +223,19 @@ pub fn run_verify(a: DirArgs) -> Result<ExitCode> {
         .verify()
         .with_context(|| format!("verify {}", index.dir().display()))?;
     println!(
-        "ok: {} — {} files match their checksums, {} vectors all reachable",
+        "ok: {} — {} files match their checksums, every vector is unit length and reachable, \
+         every posting names a point, {} articles parse ({} vectors)",
         index.dir().display(),
         r.files_checked,
+        index.article_count(),
         r.points
     );
+    // Not a fault of the served version: reported, and removed by the next build.
+    for dir in &r.stale_staging {
+        println!(
+            "stale staging directory: {} (left by a build that died; the next `kefu build` removes it)",
+            dir.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -142,6 +142,23 @@ fn build_query_inspect_verify_round_trip() {
 
     let out = kefu(&["verify", idx_s]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("stale"), "{}", text(&out.stdout));
+
+    // A build killed two hours ago left its staging directory: verify names it.
+    let dead = idx.join(".staging-v1");
+    std::fs::create_dir(&dead).unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::open(&dead)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let out = kefu(&["verify", idx_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("stale staging directory") && text(&out.stdout).contains(".staging-v1"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = kefu(&["eval", idx_s, "--queries", "datasets/eval.jsonl", "--baseline"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -262,6 +262,19 @@ pub fn stage_version(
             i / corpus.dim
         )));
     }
+    // Scores are dot products, and `kefu verify` refuses a vector that is not unit length.
+    for (p, row) in corpus.vectors.chunks(corpus.dim.max(1)).enumerate() {
+        let norm = row
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
+        if (norm - 1.0).abs() >= 1e-3 {
+            return Err(IndexError::Build(format!(
+                "vector {p} has length {norm:.6}, not 1 (normalise embeddings before indexing)"
+            )));
+        }
+    }
     let graph = flatten_hnsw_rs(&insert_hnsw_rs(&vectors, params, progress), corpus.points());
     stage_with_graph(root, corpus, graph, params, started, progress)
 }
@@ -295,8 +308,9 @@ pub fn stage_with_graph(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    remove_stale_staging(root);
     let version = unique_version_name(root, created_unix);
-    let staging = root.join(format!(".staging-{version}"));
+    let staging = root.join(format!("{STAGING_PREFIX}{version}"));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir(&staging).map_err(|e| IndexError::Io {
         path: staging.clone(),
@@ -423,6 +437,63 @@ pub fn build_version(
     let mut staged = stage_version(root, corpus, params, progress)?;
     staged.calibrate(&params.calibration)?;
     staged.commit()
+}
+
+/// Staging directories are named `.staging-<version>`.
+pub const STAGING_PREFIX: &str = ".staging-";
+
+/// A staging directory untouched this long belongs to a build that died.
+///
+/// By age rather than by the builder's pid: a root shared between
+/// containers or hosts holds builds whose pids this process cannot see.
+/// A live build creates its staging directory only after the graph is built
+/// and writes every file within seconds to minutes of it, so an hour is a
+/// wide margin.
+pub const STALE_STAGING_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `.staging-*` directories under `root` whose newest modification (of the
+/// directory or any file in it) is older than [`STALE_STAGING_AGE`].
+pub fn stale_staging_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let now = std::time::SystemTime::now();
+    let mut stale: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .filter(|dir| {
+            newest_mtime(dir)
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > STALE_STAGING_AGE)
+        })
+        .collect();
+    stale.sort();
+    stale
+}
+
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let own = std::fs::metadata(dir).and_then(|m| m.modified()).ok()?;
+    let files = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok());
+    files.chain(std::iter::once(own)).max()
+}
+
+/// Removes what builds killed mid-way left behind (see [`stale_staging_dirs`]).
+fn remove_stale_staging(root: &Path) {
+    for dir in stale_staging_dirs(root) {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                tracing::info!(dir = %dir.display(), "removed a stale staging directory left by a dead build")
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a stale staging directory")
+            }
+        }
+    }
 }
 
 /// Removes a half-written staging directory when a build fails part-way.

@@ -6,6 +6,7 @@
 //! - [`reader`] — open a version in O(1) and search it ([`Index`])
 //! - [`search`] — the HNSW search loop and the exact scan
 //! - [`filter`] — metadata filters and the exact-or-graph planner
+//! - [`filter_cache`] — the points each filter admits, bounded in bytes (LRU)
 //! - [`graph`] — the flat graph layout, reachability and orphan repair
 //! - [`groups`] — points per article and each point's locale, for article scoring
 //! - [`simd`] — the dot-product kernels
@@ -13,6 +14,7 @@
 
 pub mod build;
 pub mod filter;
+pub mod filter_cache;
 pub mod format;
 pub mod graph;
 pub mod groups;

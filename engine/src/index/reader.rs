@@ -2,6 +2,7 @@
 
 use super::IndexError;
 use super::filter::{Filter, Plan, plan};
+use super::filter_cache::{DEFAULT_BUDGET, FilterCache};
 use super::format::*;
 use super::graph::GraphRef;
 use super::search::{Vectors, exact_scan, hnsw_search};
@@ -38,6 +39,9 @@ pub struct VerifyReport {
     pub files_checked: usize,
     pub points: u64,
     pub unreachable: u64,
+    /// `.staging-*` directories beside the version left by builds that died
+    /// (the next `kefu build` removes them).
+    pub stale_staging: Vec<PathBuf>,
 }
 
 /// Byte ranges of the graph file's sections.
@@ -61,7 +65,7 @@ pub struct Index {
     graph_layout: GraphLayout,
     article_offsets: (usize, usize),
     payload_start: usize,
-    filter_cache: Mutex<HashMap<Filter, Arc<RoaringBitmap>>>,
+    filter_cache: Mutex<FilterCache>,
     by_id: OnceLock<HashMap<String, u32>>,
     groups: OnceLock<super::groups::PointGroups>,
 }
@@ -69,8 +73,8 @@ pub struct Index {
 /// Up to this many points, [`Index::search_where`] scans exactly.
 const EXACT_WHERE_MAX: usize = 5000;
 
-/// Filters remembered per index; past this the cache starts afresh.
-const FILTER_CACHE_MAX: usize = 1024;
+/// Vectors must be unit length within this (what `verify` checks).
+const UNIT_TOLERANCE: f64 = 1e-3;
 
 impl Index {
     /// Opens a version directory, or the version an index root's `current` names.
@@ -102,12 +106,27 @@ impl Index {
                 expected: FORMAT_VERSION,
             });
         }
-        let n = manifest.points as usize;
-        let dim = manifest.dim;
         let corrupt = |file: &str, reason: String| IndexError::Corrupt {
             path: dir.join(file),
             reason,
         };
+        // Point and article ids are u32 and so are graph slots; bounding the
+        // manifest's counts here keeps every size computed below far from
+        // overflow (n·dim·4 < 2^50 on 64-bit).
+        let m = &manifest;
+        for (field, value, max) in [
+            ("points", m.points, u32::MAX as u64),
+            ("articles", m.articles, u32::MAX as u64 - 1),
+            ("dim", m.dim as u64, 1 << 16),
+            ("graph.m0", m.graph.m0 as u64, 1 << 16),
+            ("graph.m", m.graph.m as u64, 1 << 16),
+        ] {
+            if value > max {
+                return Err(corrupt(MANIFEST, format!("{field} is {value}, more than {max}")));
+            }
+        }
+        let n = manifest.points as usize;
+        let dim = manifest.dim;
         if dim == 0 || dim != manifest.model.dim {
             return Err(corrupt(
                 MANIFEST,
@@ -124,7 +143,15 @@ impl Index {
         let g = &manifest.graph;
         let graph_map = map_file(&dir, GRAPH, &manifest, MAGIC_GRAPH)?;
         let gh = header(&graph_map);
-        let upper_len = gh.counts[5] as usize;
+        let upper_len = usize::try_from(gh.counts[5])
+            .ok()
+            .filter(|&u| u <= graph_map.len() / 4)
+            .ok_or_else(|| {
+                corrupt(
+                    GRAPH,
+                    format!("upper list length {} exceeds the file", gh.counts[5]),
+                )
+            })?;
         let level0 = (64, 64 + n * g.m0 * 4);
         let levels_start = 64 + align_up(n * g.m0 * 4);
         let levels = (levels_start, levels_start + n);
@@ -166,20 +193,39 @@ impl Index {
         let ah = header(&articles);
         let offsets = (64, 64 + (a + 1) * 8);
         let payload_start = 64 + align_up((a + 1) * 8);
-        expect_len(&dir, ARTICLES, &articles, payload_start + ah.counts[1] as usize)?;
+        let payload_end = usize::try_from(ah.counts[1])
+            .ok()
+            .and_then(|p| payload_start.checked_add(p))
+            .ok_or_else(|| {
+                corrupt(
+                    ARTICLES,
+                    format!("payload size {} exceeds the file", ah.counts[1]),
+                )
+            })?;
+        expect_len(&dir, ARTICLES, &articles, payload_end)?;
         check_counts(&dir, ARTICLES, &articles, &[a as u64])?;
 
         let postings = map_file(&dir, POSTINGS, &manifest, MAGIC_POSTINGS)?;
-        let ids = header(&postings).counts[0] as usize;
-        expect_len(&dir, POSTINGS, &postings, 64 + ids * 4)?;
+        let ids = header(&postings).counts[0];
+        let ids_end = usize::try_from(ids)
+            .ok()
+            .and_then(|i| i.checked_mul(4)?.checked_add(64))
+            .ok_or_else(|| corrupt(POSTINGS, format!("id count {ids} exceeds the file")))?;
+        expect_len(&dir, POSTINGS, &postings, ids_end)?;
+        // Every range must lie inside postings.bin, so `posting` can slice
+        // without checks. The ids inside are not read here (that is
+        // O(postings), and open is O(1)): `verify` checks each is a point,
+        // and `filter_points` drops any that is not.
         for (field, values) in &manifest.postings {
             for (value, r) in values {
-                if r.offset + r.len > ids as u64 {
+                if r.offset.checked_add(r.len).is_none_or(|end| end > ids) {
                     return Err(corrupt(
                         MANIFEST,
                         format!(
-                            "posting list {}={value} lies past the end of postings.bin",
-                            field.name()
+                            "postings.{}.{value:?} (offset {}, len {}) lies past the end of postings.bin ({ids} ids)",
+                            field.name(),
+                            r.offset,
+                            r.len
                         ),
                     ));
                 }
@@ -206,7 +252,7 @@ impl Index {
             },
             article_offsets: offsets,
             payload_start,
-            filter_cache: Mutex::new(HashMap::new()),
+            filter_cache: Mutex::new(FilterCache::new(DEFAULT_BUDGET)),
             by_id: OnceLock::new(),
             groups: OnceLock::new(),
         })
@@ -279,7 +325,12 @@ impl Index {
             return &[];
         };
         let ids: &[u32] = bytemuck::cast_slice(&self.postings[64..]);
-        &ids[r.offset as usize..(r.offset + r.len) as usize]
+        // `open` checked the range; stay panic-free regardless.
+        let range = usize::try_from(r.offset)
+            .ok()
+            .zip(usize::try_from(r.len).ok())
+            .and_then(|(s, l)| Some(s..s.checked_add(l)?));
+        range.and_then(|r| ids.get(r)).unwrap_or(&[])
     }
 
     /// Distinct values of a field with their point counts, for `kefu inspect`.
@@ -341,7 +392,11 @@ impl Index {
         })
     }
 
-    /// The points a filter admits, computed once per distinct filter.
+    /// The points a filter admits, computed once per distinct filter (and
+    /// remembered within [`DEFAULT_BUDGET`] bytes, least recently used first out).
+    ///
+    /// Never holds an id past the last point, whatever postings.bin says:
+    /// search scores every admitted id against `vectors.bin`.
     pub fn filter_points(&self, filter: &Filter) -> Arc<RoaringBitmap> {
         if let Some(b) = self
             .filter_cache
@@ -349,7 +404,7 @@ impl Index {
             .unwrap_or_else(|e| e.into_inner())
             .get(filter)
         {
-            return b.clone();
+            return b;
         }
         let mut acc: Option<RoaringBitmap> = None;
         for (field, values) in filter.clauses() {
@@ -364,21 +419,32 @@ impl Index {
                 Some(a) => a & union,
             });
         }
-        let bitmap = Arc::new(acc.unwrap_or_else(|| {
+        let mut bitmap = acc.unwrap_or_else(|| {
             let mut all = RoaringBitmap::new();
             all.insert_range(0..self.points() as u32);
             all
-        }));
-        let mut cache = self.filter_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= FILTER_CACHE_MAX {
-            cache.clear();
-        }
-        cache.insert(filter.clone(), bitmap.clone());
+        });
+        bitmap.remove_range(self.points() as u32..);
+        let bitmap = Arc::new(bitmap);
+        self.filter_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(filter.clone(), bitmap.clone());
         bitmap
     }
 
-    /// Checks a query vector and returns it at unit length.
-    fn prepare_query<'q>(&self, query: &'q [f32]) -> Result<std::borrow::Cow<'q, [f32]>, IndexError> {
+    /// Bytes of filter bitmaps the cache holds now.
+    #[doc(hidden)]
+    pub fn filter_cache_bytes(&self) -> usize {
+        self.filter_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bytes()
+    }
+
+    /// Checks a query vector (dimension, finite, non-zero) and returns it at
+    /// unit length: scores are dot products with unit vectors.
+    pub fn prepare_query<'q>(&self, query: &'q [f32]) -> Result<std::borrow::Cow<'q, [f32]>, IndexError> {
         if query.len() != self.dim() {
             return Err(IndexError::InvalidQuery(format!(
                 "vector has dimension {}, the index has {}",
@@ -391,14 +457,30 @@ impl Index {
                 "vector component {i} is not a finite number"
             )));
         }
-        let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt();
+        // In f64 a square of any finite f32 (≤ 1.2e77) and their sum over any
+        // plausible dimension stay finite, where f32 overflows at |x| ≈ 1.8e19
+        // and would turn the query into zeros.
+        let norm = query
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
         if norm == 0.0 {
             return Err(IndexError::InvalidQuery("vector is all zeros".into()));
+        }
+        if !norm.is_finite() {
+            return Err(IndexError::InvalidQuery(format!(
+                "vector length {norm} cannot be normalised"
+            )));
         }
         if (norm - 1.0).abs() < 1e-4 {
             Ok(query.into())
         } else {
-            Ok(query.iter().map(|x| x / norm).collect::<Vec<_>>().into())
+            Ok(query
+                .iter()
+                .map(|&x| (f64::from(x) / norm) as f32)
+                .collect::<Vec<_>>()
+                .into())
         }
     }
 
@@ -576,6 +658,9 @@ impl Index {
                 reason: format!("point {p} names article {}, past the last one", pa[p]),
             });
         }
+        self.check_postings()?;
+        self.check_vectors()?;
+        self.check_articles()?;
         let unreachable = g.reachable().iter().filter(|&&r| !r).count() as u64;
         if unreachable > 0 {
             return Err(IndexError::Corrupt {
@@ -583,11 +668,69 @@ impl Index {
                 reason: format!("{unreachable} nodes are unreachable from the entry point"),
             });
         }
+        let stale_staging = match self.dir.parent() {
+            Some(root) => super::build::stale_staging_dirs(root),
+            None => Vec::new(),
+        };
         Ok(VerifyReport {
             files_checked: DATA_FILES.len(),
             points: self.manifest.points,
             unreachable,
+            stale_staging,
         })
+    }
+
+    /// Every posting list is strictly increasing and names only points that exist.
+    fn check_postings(&self) -> Result<(), IndexError> {
+        let n = self.points() as u64;
+        for (field, values) in &self.manifest.postings {
+            for value in values.keys() {
+                let list = self.posting(*field, value);
+                let bad = |reason: String| IndexError::Corrupt {
+                    path: self.dir.join(POSTINGS),
+                    reason: format!("postings.{}.{value:?}: {reason}", field.name()),
+                };
+                if let Some(&p) = list.iter().find(|&&p| u64::from(p) >= n) {
+                    return Err(bad(format!("point {p} is past the last point ({n} points)")));
+                }
+                if let Some(w) = list.windows(2).find(|w| w[0] >= w[1]) {
+                    return Err(bad(format!("ids are not increasing ({} then {})", w[0], w[1])));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every vector is finite and unit length (scores are dot products).
+    fn check_vectors(&self) -> Result<(), IndexError> {
+        let v = self.vectors();
+        for p in 0..self.points() as u32 {
+            let row = v.row(p);
+            let bad = |reason: String| IndexError::Corrupt {
+                path: self.dir.join(VECTORS),
+                reason: format!("point {p}: {reason}"),
+            };
+            if let Some(i) = row.iter().position(|x| !x.is_finite()) {
+                return Err(bad(format!("component {i} is {}", row[i])));
+            }
+            let norm = row
+                .iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum::<f64>()
+                .sqrt();
+            if (norm - 1.0).abs() >= UNIT_TOLERANCE {
+                return Err(bad(format!("length is {norm:.6}, not 1")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every article's payload parses.
+    fn check_articles(&self) -> Result<(), IndexError> {
+        for a in 0..self.article_count() as u32 {
+            self.article(a)?;
+        }
+        Ok(())
     }
 }
 

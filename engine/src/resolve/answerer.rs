@@ -115,6 +115,9 @@ impl<'a> Answerer<'a> {
         filter: Option<&Filter>,
     ) -> Result<Vec<ArticleScore>, IndexError> {
         let filter = filter.filter(|f| !f.is_empty());
+        // Article scores are dot products with the query: rank needs it at unit length too.
+        let prepared = self.index.prepare_query(query)?;
+        let query: &[f32] = &prepared;
         let hits = self.index.search(query, k.max(CANDIDATES), self.ef, filter)?;
         let mut ranked = match filter {
             None => rank(self.index, query, &hits, &self.scoring(), &|_| true),
