@@ -62,5 +62,6 @@ GOT="$(sha256sum "$BIN" | cut -d' ' -f1)"
 say "building kefu"
 (cd "$ROOT" && $CARGO build --quiet -p kefu) || fail "cargo build -p kefu failed"
 
-"$ROOT/target/debug/kefu" model import --from "$BIN" --out "$DEST"
+# `cargo run` finds the binary wherever CARGO_TARGET_DIR puts it.
+(cd "$ROOT" && $CARGO run --quiet -p kefu -- model import --from "$BIN" --out "$DEST")
 say "model ready at $DEST"
