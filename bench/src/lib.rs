@@ -5,10 +5,14 @@
 use std::path::PathBuf;
 
 /// The model the benches embed with: `KEFU_MODEL_DIR`, else the one `make model` fetched.
+///
+/// A relative `KEFU_MODEL_DIR` is read from the repository root (cargo runs benches in
+/// the bench crate's folder), so `KEFU_MODEL_DIR=models/multilingual-e5-small` works.
 pub fn model_path() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     match std::env::var_os("KEFU_MODEL_DIR") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2"),
+        Some(p) if !p.is_empty() => root.join(p),
+        _ => root.join("models/all-MiniLM-L6-v2"),
     }
 }
 
