@@ -8,7 +8,7 @@ use crate::proto::{
 };
 use crate::state::{AppState, EmbedFailure};
 use kefu_engine::index::{Filter, Index, IndexError};
-use kefu_engine::resolve::{Answerer, LanguageSource, language, text};
+use kefu_engine::resolve::{Answerer, language, text};
 use std::sync::Arc;
 use std::time::Instant;
 use tonic::{Request, Response, Status};
@@ -142,7 +142,6 @@ impl AnswersService {
             )
             .await?;
         let language = language::detect(&text::normalize(&r.question), None)
-            .filter(|l| l.source == LanguageSource::Detected)
             .map(|l| l.code)
             .unwrap_or_default();
         Ok(AskResponse {
