@@ -7,36 +7,9 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use kefu_engine::embed::BertEncoder;
-use kefu_engine::index::{BuildParams, Corpus, build_version};
-use kefu_engine::kb::import_file;
-use kefu_server::Config;
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn model_path() -> PathBuf {
-    match std::env::var_os("KEFU_MODEL_DIR") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo().join("models/all-MiniLM-L6-v2"),
-    }
-}
-
-/// The sample KB embedded once per test binary (the slow part: tens of seconds).
-fn corpus() -> &'static Corpus {
-    static C: OnceLock<Corpus> = OnceLock::new();
-    C.get_or_init(|| {
-        let encoder = BertEncoder::from_dir(&model_path()).expect("run `make model` first");
-        let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
-            .unwrap()
-            .articles;
-        Corpus::embed(articles, &encoder, 32, "datasets/kb.jsonl", &|_, _, _| {}).unwrap()
-    })
-}
+mod common;
 
 /// Bodies larger than this are refused in this test's server.
 const MAX_BODY: usize = 64 * 1024;
@@ -143,18 +116,8 @@ const EXPECTED_ROUTES: [(&str, &str); 14] = [
 
 #[tokio::test]
 async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
-    let root = tempfile::tempdir().unwrap();
-    build_version(
-        &root.path().join("index"),
-        corpus(),
-        &BuildParams::default(),
-        &|_, _, _| {},
-    )
-    .unwrap();
-    let mut c = Config::new(&root.path().join("index"), &model_path());
-    c.listen = "127.0.0.1:0".parse().unwrap();
+    let (_root, mut c) = common::setup();
     c.metrics = Some("127.0.0.1:0".parse().unwrap());
-    c.routing_dir = root.path().join("routing");
     c.max_message_bytes = MAX_BODY;
     let srv = kefu_server::start(c).await.expect("server starts");
     let http = Http {
