@@ -115,11 +115,13 @@ pub fn rank(
 ) -> Vec<ArticleScore> {
     let vectors = index.vectors();
     let groups = index.groups();
+    // One centroid buffer for all candidates: no allocation per article.
+    let mut sum = vec![0f32; vectors.dim];
     let mut out: Vec<ArticleScore> = candidates
         .iter()
         .map(|h| ArticleScore {
             article: h.article,
-            score: score_article(&vectors, groups, query, h, scoring, admits),
+            score: score_article(&vectors, groups, query, h, scoring, admits, &mut sum),
             best: h.score,
             best_point: h.point,
         })
@@ -135,6 +137,7 @@ fn score_article(
     hit: &Hit,
     scoring: &Scoring,
     admits: &dyn Fn(u32) -> bool,
+    sum: &mut [f32],
 ) -> f32 {
     if *scoring == Scoring::ONE_NN {
         return hit.score;
@@ -142,7 +145,7 @@ fn score_article(
     let locale = groups.locale_id(hit.point);
     let mut sims = [f32::MIN; 3];
     let mut centroid_dot = 0f32;
-    let mut sum = vec![0f32; vectors.dim];
+    sum.fill(0.0);
     let mut count = 0usize;
     for &p in groups.article_points(hit.article) {
         if groups.locale_id(p) != locale || !admits(p) || (p as usize) >= vectors.len() {
