@@ -36,8 +36,9 @@ pub(crate) fn index_status(e: IndexError) -> Status {
 }
 
 impl AnswersService {
-    /// Rejects an empty, over-long or content-free text; `what` names it in the message.
-    pub(crate) fn check_text(&self, what: &str, text: &str) -> Result<(), Status> {
+    /// Rejects an empty, over-long or content-free text (`what` names it in the message);
+    /// returns it normalised, the form the cache, the encoder and the lexicons read.
+    pub(crate) fn check_text(&self, what: &str, text: &str) -> Result<String, Status> {
         if text.trim().is_empty() {
             return Err(Status::invalid_argument(format!("{what} is empty")));
         }
@@ -48,12 +49,13 @@ impl AnswersService {
                 "{what} has {chars} characters; the limit is {max}"
             )));
         }
-        if !text::has_content(&text::normalize(text)) {
+        let normalized = text::normalize(text);
+        if !text::has_content(&normalized) {
             return Err(Status::invalid_argument(format!(
                 "{what} has no letters or digits"
             )));
         }
-        Ok(())
+        Ok(normalized)
     }
 
     pub(crate) fn k_and_ef(&self, k: Option<u32>, ef: Option<u32>) -> Result<(usize, usize), Status> {
@@ -108,7 +110,7 @@ impl AnswersService {
 
     async fn ask(&self, r: AskRequest) -> Result<AskResponse, Status> {
         let start = Instant::now();
-        self.check_text("question", &r.question)?;
+        let question = self.check_text("question", &r.question)?;
         let (k, ef) = self.k_and_ef(r.k, r.ef)?;
         let mut filter = filter_from(&r.filters)?;
         for (field, values) in [
@@ -124,7 +126,7 @@ impl AnswersService {
         }
         let _permit = self.permit()?;
         let t = Instant::now();
-        let (vector, cache_hit) = self.state.embed_question(&r.question).await?;
+        let (vector, cache_hit) = self.state.embed_question(&question).await?;
         let embed_us = t.elapsed().as_micros() as u64;
         self.state
             .metrics
@@ -141,7 +143,7 @@ impl AnswersService {
                 start,
             )
             .await?;
-        let language = language::detect(&text::normalize(&r.question), None)
+        let language = language::detect(&question, None)
             .map(|l| l.code)
             .unwrap_or_default();
         Ok(AskResponse {
@@ -166,7 +168,7 @@ impl AnswersService {
             }
             Some(search_request::Query::Vector(v)) => (Arc::new(v.values), (0, false)),
             Some(search_request::Query::Text(text)) => {
-                self.check_text("text", &text)?;
+                let text = self.check_text("text", &text)?;
                 let t = Instant::now();
                 let (v, hit) = self.state.embed_question(&text).await?;
                 (v, (t.elapsed().as_micros() as u64, hit))

@@ -6,7 +6,7 @@ use crate::answers::{AnswersService, hit_in, index_status};
 use crate::proto::{ResolveDecision, ResolveRequest, ResolveResponse, Timings};
 use crate::routing::{now_ms, route_response, route_status, tier_from};
 use kefu_engine::index::Filter;
-use kefu_engine::resolve::{Answerer, Decision, Inquiry, LanguageSource, Reason, Resolution, language, text};
+use kefu_engine::resolve::{Answerer, Decision, Inquiry, LanguageSource, Reason, Resolution, language};
 use kefu_engine::route::{Command, Ticket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -23,7 +23,7 @@ static TICKETS: AtomicU64 = AtomicU64::new(0);
 impl AnswersService {
     pub(crate) async fn resolve_rpc(&self, r: ResolveRequest) -> Result<ResolveResponse, Status> {
         let start = Instant::now();
-        self.check_text("question", &r.question)?;
+        let question = self.check_text("question", &r.question)?;
         let customer = r.customer.clone().unwrap_or_default();
         if !r.decide_only {
             if r.channel.trim().is_empty() {
@@ -62,7 +62,6 @@ impl AnswersService {
             }
         }
 
-        let question = text::normalize(&r.question);
         let lang = language::detect(&question, Some(&customer.language));
         let _permit = self.permit()?;
         let t = Instant::now();
