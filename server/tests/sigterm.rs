@@ -31,6 +31,8 @@ fn binary_serves_and_exits_cleanly_on_sigterm() {
             root.path().to_str().unwrap(),
             "--model",
             model.to_str().unwrap(),
+            "--routing-dir",
+            root.path().join("routing").to_str().unwrap(),
         ])
         .args([
             "--listen",
