@@ -7,7 +7,7 @@ kefu_client.types. Every failure raises KefuError with the gRPC code's name.
 
 from __future__ import annotations
 
-from typing import Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import grpc
 
@@ -59,7 +59,7 @@ class Kefu:
         """Closes the channel; calls after this fail."""
         self.channel.close()
 
-    def _call(self, method, request, convert) -> _R:
+    def _call(self, method: Callable[..., Any], request: Any, convert: Callable[[Any], _R]) -> _R:
         try:
             reply = method(request, timeout=self.timeout)
         except grpc.RpcError as e:
@@ -138,10 +138,13 @@ class Kefu:
         ef: Optional[int] = None,
     ) -> SearchResult:
         """The best articles for `text` (embedded by the server) or for a `vector` you computed: give one."""
-        if (text is None) == (vector is None):
+        if text is not None and vector is None:
+            req = answers_pb2.SearchRequest(text=text, k=k, filters=_filters(filters), ef=ef)
+        elif vector is not None and text is None:
+            query = answers_pb2.Vector(values=list(vector))
+            req = answers_pb2.SearchRequest(vector=query, k=k, filters=_filters(filters), ef=ef)
+        else:
             raise KefuError(grpc.StatusCode.INVALID_ARGUMENT, "search takes exactly one of text or vector")
-        query = {"text": text} if text is not None else {"vector": answers_pb2.Vector(values=list(vector))}
-        req = answers_pb2.SearchRequest(k=k, filters=_filters(filters), ef=ef, **query)
         return self._call(self._answers.Search, req, SearchResult._from_pb)
 
     def embed(self, texts: Union[str, Iterable[str]]) -> Embeddings:
@@ -254,7 +257,7 @@ def _skills(skills: Optional[Mapping[str, int]]) -> List[routing_pb2.SkillRequir
     return [routing_pb2.SkillRequirement(skill=s, min_level=level) for s, level in (skills or {}).items()]
 
 
-def _enum(enum, name: str, what: str) -> int:
+def _enum(enum: Any, name: str, what: str) -> Any:
     """An enum's number from its name ("" is unspecified); an unknown name is INVALID_ARGUMENT, as the server says it."""
     if not name:
         return 0
