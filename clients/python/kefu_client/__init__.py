@@ -10,7 +10,7 @@ The raw messages and stubs, generated from server/proto when this package was
 built, are in `kefu_client.v1` (answers_pb2, routing_pb2, admin_pb2 and *_pb2_grpc).
 """
 
-from .client import Kefu
+from .client import AssignmentWatch, Kefu
 from .errors import KefuError
 from .types import (
     Agent,
@@ -34,6 +34,7 @@ from .types import (
 __all__ = [
     "Agent",
     "AgentState",
+    "AssignmentWatch",
     "Answers",
     "Assignment",
     "Candidate",

@@ -7,7 +7,7 @@ kefu_client.types. Every failure raises KefuError with the gRPC code's name.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import grpc
 
@@ -37,8 +37,7 @@ class Kefu:
 
     Use it as a context manager, or call close(), to release the channel. Pass
     `channel` to bring your own (e.g. grpc.secure_channel behind a TLS proxy).
-    The raw stubs, for calls this wrapper leaves out (WatchAssignments), take
-    `kefu.channel` and come from kefu_client.v1.
+    The raw stubs come from kefu_client.v1 and take `kefu.channel`.
     """
 
     def __init__(self, addr: str = DEFAULT_ADDR, timeout: Optional[float] = 5.0, *, channel: Optional[grpc.Channel] = None):
@@ -230,6 +229,22 @@ class Kefu:
         req = routing_pb2.RemoveAgentRequest(agent_id=agent_id)
         return self._call(self._routing.RemoveAgent, req, Assignment._list)
 
+    def watch_assignments(self, agent_id: str, timeout: Optional[float] = None) -> AssignmentWatch:
+        """Assignments to one agent as they happen (for agent desktops), until cancelled or `timeout` seconds.
+
+        Returns once the server has subscribed, so nothing assigned after this
+        call is missed. An unknown agent raises KefuError NOT_FOUND, here or on
+        the first next().
+        """
+        call = self._routing.WatchAssignments(routing_pb2.WatchAssignmentsRequest(agent_id=agent_id), timeout=timeout)
+        try:
+            call.initial_metadata()  # headers come after the server subscribed
+            if call.done() and call.code() != grpc.StatusCode.OK:
+                raise KefuError(call.code(), call.details() or "")
+        except grpc.RpcError as e:
+            raise KefuError._from_rpc(e) from None
+        return AssignmentWatch(call)
+
     def agent(self, agent_id: str) -> AgentState:
         """One agent's live state."""
         req = routing_pb2.GetAgentRequest(agent_id=agent_id)
@@ -245,6 +260,37 @@ class Kefu:
         """Switches to another index version (empty: whatever the root's `current` names now)."""
         req = admin_pb2.ReloadRequest(version=version)
         return self._call(self._admin.Reload, req, lambda r: Reloaded(r.previous_version, r.version))
+
+
+class AssignmentWatch:
+    """An open WatchAssignments stream: iterate it for Assignments; cancel() (or leaving `with`) ends it."""
+
+    def __init__(self, call: Any):
+        self._call = call
+        self._cancelled = False
+
+    def __iter__(self) -> Iterator[Assignment]:
+        return self
+
+    def __next__(self) -> Assignment:
+        try:
+            a = next(self._call)
+        except grpc.RpcError as e:
+            if self._cancelled:
+                raise StopIteration from None
+            raise KefuError._from_rpc(e) from None
+        return Assignment(a.ticket_id, a.agent_id, a.customer_id, a.channel, a.category, a.text)
+
+    def cancel(self) -> None:
+        """Ends the stream; iteration then stops."""
+        self._cancelled = True
+        self._call.cancel()
+
+    def __enter__(self) -> AssignmentWatch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cancel()
 
 
 def _filters(filters: Optional[Filters]) -> List[answers_pb2.FilterClause]:

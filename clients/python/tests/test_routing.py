@@ -40,6 +40,23 @@ def test_route_assigns_queues_and_complete_pulls_the_queue(kefu):
     assert kefu.agent("py-ana").presence == "AWAY"
 
 
+def test_watch_assignments_sees_the_agents_new_ticket(kefu):
+    bo = Agent(id="py-bo", languages=["de"], tiers=["STANDARD"], capacity={"voice": 1})
+    kefu.upsert_agent(bo, presence="ONLINE")
+    with kefu.watch_assignments("py-bo", timeout=30.0) as watch:
+        routed = kefu.route("py-w1", customer_id="c-20", language="de", channel="voice", text="Wo ist mein Paket?")
+        assert routed.agent_id == "py-bo"
+        a = next(watch)
+    assert (a.ticket_id, a.agent_id, a.customer_id, a.channel) == ("py-w1", "py-bo", "c-20", "voice")
+    assert list(watch) == []  # cancelled: iteration ends
+
+
+def test_watching_an_unknown_agent_is_not_found(kefu):
+    with pytest.raises(KefuError) as e:
+        next(kefu.watch_assignments("py-nobody", timeout=30.0))
+    assert e.value.code == "NOT_FOUND"
+
+
 def test_routing_refusals_raise_kefu_error(kefu):
     with pytest.raises(KefuError) as e:
         kefu.complete("py-no-such-ticket")
