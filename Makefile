@@ -7,7 +7,7 @@ DEMO_INDEX := data/index
 GRPC ?= 127.0.0.1:50051
 METRICS ?= 127.0.0.1:9464
 
-.PHONY: help model model-multilingual demo test build release bench lint fmt clean
+.PHONY: help model model-multilingual demo test test-python build release bench lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -29,8 +29,13 @@ demo: model-multilingual ## fetch the multilingual model, build the sample KB's 
 	./target/release/kefu-server --index $(DEMO_INDEX) --model $(MULTILINGUAL_DIR) \
 		--listen $(GRPC) --metrics $(METRICS) --routing-dir data/routing
 
-test: model model-multilingual ## fetch the models if missing, run every test
+test: model model-multilingual ## fetch the models if missing, run every test (Rust, then the Python client's)
 	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory test-python
+
+test-python: model ## the Python client's tests against a real kefu-server, in a throwaway venv under target/
+	$(CARGO) build -p kefu -p kefu-server
+	bash tools/scripts/test-python.sh
 
 build: ## debug build of every crate
 	$(CARGO) build --workspace --all-targets
