@@ -492,11 +492,15 @@ async fn metrics_and_http_health_report_calls() {
     let http = srv.http_addr.unwrap();
     let m = http_get(http, "/metrics").await;
     assert!(
-        m.contains("kefu_requests_total{rpc=\"Ask\",code=\"Ok\"} 1"),
+        m.contains(
+            "kefu_requests_total{service=\"kefu.v1.Answers\",method=\"Ask\",code=\"OK\",transport=\"grpc\"} 1"
+        ),
         "{m}"
     );
     assert!(
-        m.contains("kefu_requests_total{rpc=\"Ask\",code=\"InvalidArgument\"} 1"),
+        m.contains(
+            "kefu_requests_total{service=\"kefu.v1.Answers\",method=\"Ask\",code=\"INVALID_ARGUMENT\",transport=\"grpc\"} 1"
+        ),
         "{m}"
     );
     assert!(m.contains("kefu_embedding_cache_misses_total"), "{m}");
