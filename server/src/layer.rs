@@ -205,6 +205,11 @@ where
         let timeout = grpc_timeout(req.headers());
         call.deadline = timeout.map(|t| call.start + t);
         let span = call.span.clone();
+        if timeout.is_some_and(|t| t <= DEADLINE_LEAD) {
+            let status = Status::deadline_exceeded("the caller's deadline passed before the call was served");
+            call.finish(status.code(), status.message());
+            return Box::pin(std::future::ready(Ok(status.into_http())));
+        }
         let permit = match self.calls.permit(&call.service) {
             Ok(p) => p,
             Err(status) => {
