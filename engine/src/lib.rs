@@ -9,6 +9,7 @@
 //!
 //! The server crate adapts gRPC to these functions; the `kefu` CLI calls them directly.
 
+pub mod echo;
 pub mod embed;
 pub mod index;
 pub mod kb;
