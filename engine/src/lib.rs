@@ -10,6 +10,8 @@
 //! The server crate adapts gRPC to these functions; the `kefu` CLI calls them directly.
 
 pub mod embed;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod index;
 pub mod kb;
 pub mod resolve;
