@@ -59,11 +59,22 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         "posting-past-end".into(),
         vec![postings, FLAG_RESEAL, 4, 64, 0, 0, 0, 6],
     ));
-    // Every numeric manifest field in turn set to u64::MAX (offsets, counts, sizes).
-    for field in 0..24u8 {
+    // Every numeric manifest field outside the calibration in turn set to
+    // u64::MAX (offsets, counts, sizes), and the graph's top layer with its header.
+    let paths = leaf_paths(&base()[0].1);
+    for (i, path) in paths.iter().enumerate() {
+        if !path.starts_with("calibration.") && i <= u8::MAX as usize {
+            out.push((
+                format!("manifest-max-{path}"),
+                vec![0, FLAG_RESEAL, 5, i as u8, 9],
+            ));
+        }
+    }
+    if let Some(i) = paths.iter().position(|p| p == "graph.max_level") {
+        let graph = FILES.iter().position(|&f| f == DATA_FILES[1]).unwrap_or(0) as u8;
         out.push((
-            format!("manifest-max-{field}"),
-            vec![0, FLAG_RESEAL, 5, field, 0, 9],
+            "max-level-huge".into(),
+            vec![graph, FLAG_RESEAL, 3, 40, 0, 0, 0, 8, 5, i as u8, 8],
         ));
     }
     // Each data file's header counts set to extremes, truncated, extended.
@@ -163,6 +174,36 @@ fn set_manifest_number(manifest: &mut Vec<u8>, field: usize, value: u64) {
     if let Ok(bytes) = serde_json::to_vec(&json) {
         *manifest = bytes;
     }
+}
+
+/// Dotted paths of manifest.json's numeric leaves, in the order [`numeric_leaves`] visits them.
+fn leaf_paths(manifest: &[u8]) -> Vec<String> {
+    fn walk(v: &serde_json::Value, path: String, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Number(_) => out.push(path),
+            serde_json::Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    walk(x, format!("{path}.{i}"), out);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, x) in map {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(x, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(manifest) {
+        walk(&json, String::new(), &mut out);
+    }
+    out
 }
 
 fn numeric_leaves<'v>(v: &'v mut serde_json::Value, out: &mut Vec<&'v mut serde_json::Value>) {
