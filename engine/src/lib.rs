@@ -11,6 +11,8 @@
 
 pub mod echo;
 pub mod embed;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod index;
 pub mod kb;
 pub mod resolve;

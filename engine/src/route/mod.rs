@@ -24,7 +24,7 @@ mod log;
 pub mod model;
 pub mod plan;
 pub mod queue;
-mod record;
+pub(crate) mod record;
 pub mod router;
 pub mod scoring;
 pub mod wal;
