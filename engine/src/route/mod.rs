@@ -20,6 +20,7 @@ mod columns;
 pub mod config;
 mod draft;
 pub mod effect;
+pub mod limits;
 mod log;
 pub mod model;
 pub mod plan;
@@ -31,6 +32,7 @@ pub mod wal;
 
 pub use config::{Ring, RouterConfig, Weights};
 pub use effect::Effect;
+pub use limits::{Limits, clip};
 pub use log::{FsyncPolicy, LogSink};
 pub use model::{AgentSpec, MAX_CAPACITY, MAX_LEVEL, Presence, SkillNeed, Ticket, Tier};
 pub use plan::{Command, Outcome, Plan};
@@ -40,20 +42,25 @@ pub use router::{AgentView, Assignment, Router, RouterState};
 pub use scoring::{Candidate, Decision, Exclusion};
 pub use wal::{DurableRouter, LogOptions, Recovery};
 
-/// A routing request that cannot be carried out; nothing changed.
+/// A routing request that cannot be carried out; nothing changed. Ids are echoed cut to
+/// [`limits::ECHO_CHARS`] characters, so a huge id never makes a huge message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RouteError {
-    #[error("agent {id:?}: {reason}")]
+    #[error("agent {:?}: {reason}", clip(id, limits::ECHO_CHARS))]
     InvalidAgent { id: String, reason: String },
-    #[error("ticket {id:?}: {reason}")]
+    #[error("ticket {:?}: {reason}", clip(id, limits::ECHO_CHARS))]
     InvalidTicket { id: String, reason: String },
-    #[error("no agent {0:?}")]
+    #[error("no agent {:?}", clip(.0, limits::ECHO_CHARS))]
     UnknownAgent(String),
-    #[error("no open or waiting ticket {0:?}")]
+    #[error("no open or waiting ticket {:?}", clip(.0, limits::ECHO_CHARS))]
     UnknownTicket(String),
-    #[error("ticket {0:?} is already open or waiting")]
+    #[error("ticket {:?} is already open or waiting", clip(.0, limits::ECHO_CHARS))]
     DuplicateTicket(String),
-    #[error("agent {agent:?} cannot take ticket {ticket:?}: {reason}")]
+    #[error(
+        "agent {:?} cannot take ticket {:?}: {reason}",
+        clip(agent, limits::ECHO_CHARS),
+        clip(ticket, limits::ECHO_CHARS)
+    )]
     NotEligible {
         agent: String,
         ticket: String,
