@@ -123,7 +123,7 @@ async fn route_assigns_by_expertise_streams_to_the_desktop_and_survives_restart(
     assert!(!r2.assigned);
     assert_eq!(r2.queue_position, 1);
     assert_eq!(
-        c.get_queue(GetQueueRequest {})
+        c.get_queue(GetQueueRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -157,7 +157,7 @@ async fn route_assigns_by_expertise_streams_to_the_desktop_and_survives_restart(
     assert_eq!(ev.assignments.len(), 1);
     assert_eq!(ev.assignments[0].ticket_id, "t2");
     assert!(
-        c.get_queue(GetQueueRequest {})
+        c.get_queue(GetQueueRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -328,7 +328,7 @@ async fn a_failing_routing_log_answers_unavailable_and_changes_nothing() {
     );
     assert!(open_tickets(&mut c).await.is_empty());
     assert!(
-        c.get_queue(GetQueueRequest {})
+        c.get_queue(GetQueueRequest::default())
             .await
             .unwrap()
             .into_inner()
