@@ -218,10 +218,14 @@ async fn routing_errors_have_precise_statuses() {
     let mut t = ticket("t", "");
     t.tier = 7;
     assert_eq!(code(c.route(t).await.map(|_| ())), Code::InvalidArgument);
-    let long = ticket("long", &"x".repeat(2001));
+    let long = ticket("long", &"x".repeat(4001));
     let s = c.route(long).await.expect_err("text over the limit");
     assert_eq!(s.code(), Code::InvalidArgument);
-    assert!(s.message().contains("longer than 2000"), "{}", s.message());
+    assert!(
+        s.message().contains("4001 characters; the limit is 4000 (max_text_chars)"),
+        "{}",
+        s.message()
+    );
     let r = c
         .set_presence(SetPresenceRequest {
             agent_id: "a".into(),
