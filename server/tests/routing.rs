@@ -222,7 +222,8 @@ async fn routing_errors_have_precise_statuses() {
     let s = c.route(long).await.expect_err("text over the limit");
     assert_eq!(s.code(), Code::InvalidArgument);
     assert!(
-        s.message().contains("4001 characters; the limit is 4000 (max_text_chars)"),
+        s.message()
+            .contains("4001 characters; the limit is 4000 (max_text_chars)"),
         "{}",
         s.message()
     );

@@ -449,6 +449,32 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
+/// GetQueue's page from the query string: `?page_size=N&page_token=T` (or `pageSize`,
+/// `pageToken`). Tokens are the decimal places the server hands out, so nothing is decoded.
+fn queue_request(query: &str) -> Result<GetQueueRequest, tonic::Status> {
+    let mut r = GetQueueRequest::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "page_size" | "pageSize" => {
+                r.page_size = Some(
+                    value
+                        .parse()
+                        .map_err(|_| tonic::Status::invalid_argument("page_size must be a whole number"))?,
+                )
+            }
+            "page_token" | "pageToken" => r.page_token = value.to_string(),
+            _ => {
+                return Err(tonic::Status::invalid_argument(format!(
+                    "unknown query parameter {:?}; GetQueue takes page_size and page_token",
+                    kefu_engine::route::clip(key, kefu_engine::route::limits::ECHO_CHARS)
+                )));
+            }
+        }
+    }
+    Ok(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,30 +512,4 @@ mod tests {
     fn error_messages_name_the_proto_message() {
         assert_eq!(message_name::<AskRequest>(), "kefu.v1.AskRequest");
     }
-}
-
-/// GetQueue's page from the query string: `?page_size=N&page_token=T` (or `pageSize`,
-/// `pageToken`). Tokens are the decimal places the server hands out, so nothing is decoded.
-fn queue_request(query: &str) -> Result<GetQueueRequest, tonic::Status> {
-    let mut r = GetQueueRequest::default();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "page_size" | "pageSize" => {
-                r.page_size = Some(
-                    value
-                        .parse()
-                        .map_err(|_| tonic::Status::invalid_argument("page_size must be a whole number"))?,
-                )
-            }
-            "page_token" | "pageToken" => r.page_token = value.to_string(),
-            _ => {
-                return Err(tonic::Status::invalid_argument(format!(
-                    "unknown query parameter {:?}; GetQueue takes page_size and page_token",
-                    kefu_engine::route::clip(key, kefu_engine::route::limits::ECHO_CHARS)
-                )));
-            }
-        }
-    }
-    Ok(r)
 }
