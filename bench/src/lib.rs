@@ -9,11 +9,7 @@ use std::path::PathBuf;
 /// A relative `KEFU_MODEL_DIR` is read from the repository root (cargo runs benches in
 /// the bench crate's folder), so `KEFU_MODEL_DIR=models/multilingual-e5-small` works.
 pub fn model_path() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    match std::env::var_os("KEFU_MODEL_DIR") {
-        Some(p) if !p.is_empty() => root.join(p),
-        _ => root.join("models/all-MiniLM-L6-v2"),
-    }
+    kefu_engine::embed::ModelDir::resolve_in(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 /// Customer questions of typical length (10–20 tokens), for encoder benches.

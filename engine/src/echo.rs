@@ -13,6 +13,15 @@ pub fn clip(s: &str) -> String {
     }
 }
 
+/// `s` cut to `max` characters with "…" appended when it was longer: for listings that
+/// show a caller's text (a queue's ticket texts) without echoing megabytes.
+pub fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..end])),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -25,5 +34,12 @@ mod tests {
         assert!(c.starts_with(&format!("\"{}\"…", "é".repeat(ECHO_CHARS))), "{c}");
         assert!(c.ends_with("(100000 characters)"), "{c}");
         assert!(c.len() < 200);
+    }
+
+    #[test]
+    fn cut_keeps_short_strings_and_marks_cut_ones() {
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("abcd", 3), "abc…");
+        assert_eq!(cut("包裹在哪里", 2), "包裹…");
     }
 }

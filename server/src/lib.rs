@@ -1,5 +1,5 @@
 //! kefu-server: adapts gRPC to kefu-engine calls. Read it in the order a call meets it:
-//! 1. [`config`] — flags, `KEFU_*` environment, TOML file
+//! 1. [`config`] — one settings struct filled by flags, `KEFU_*` environment and the TOML file
 //! 2. [`serve`] — listeners, health, reflection, signals, graceful shutdown
 //!    and [`layer`] — what every call gets: permit, span, deadline, status codes, metrics
 //! 3. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back

@@ -1,19 +1,32 @@
-//! `kefu-server`: parse configuration, start serving, stop on SIGTERM/ctrl-c.
+//! `kefu-server`: load the configuration, start serving, stop on SIGTERM/ctrl-c.
 
-use clap::Parser;
-use kefu_server::config::{Args, Config, LogFormat};
+use kefu_server::config::{ConfigError, LogFormat, layers};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    let config = match Config::load(args) {
-        Ok(c) => c,
+    let loaded = match layers::load_from(std::env::args_os()) {
+        Ok(l) => l,
+        // --help, --version and flag errors: clap prints and picks the exit code.
+        Err(ConfigError::Cli(e)) => layers::exit_with(e),
         Err(e) => {
             eprintln!("kefu-server: {e}");
             return ExitCode::from(2);
         }
     };
+    if loaded.cli.print_config {
+        return match loaded.to_toml() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kefu-server: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let config = loaded.cli.settings;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEFU_LOG").unwrap_or_else(|_| "info".into());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt()

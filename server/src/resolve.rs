@@ -38,6 +38,15 @@ impl AnswersService {
                 ));
             }
         }
+        let limits = self.state.config.route_limits();
+        for (field, value) in [
+            ("customer.id", &customer.id),
+            ("customer.language", &customer.language),
+            ("ticket_id", &r.ticket_id),
+            ("channel", &r.channel),
+        ] {
+            limits.id(field, value).map_err(Status::invalid_argument)?;
+        }
         if r.priority > 9 {
             return Err(Status::invalid_argument(format!(
                 "priority {} is outside 0..=9",

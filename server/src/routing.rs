@@ -308,6 +308,28 @@ pub(crate) fn route_response(out: &[Outcome], category: String) -> Result<RouteR
     })
 }
 
+/// Where a GetQueue page starts (0-based) and how many tickets it holds, within the config's bounds.
+fn page(c: &crate::Config, r: GetQueueRequest) -> Result<(usize, usize), Status> {
+    let size = r.page_size.unwrap_or(c.queue_page_size);
+    if size == 0 || size > c.max_queue_page {
+        return Err(Status::invalid_argument(format!(
+            "page_size is {size}; it must be between 1 and {} (max_queue_page)",
+            c.max_queue_page
+        )));
+    }
+    let skip = if r.page_token.is_empty() {
+        0
+    } else {
+        r.page_token.parse::<usize>().map_err(|_| {
+            Status::invalid_argument(format!(
+                "page_token {:?} is not one this server gave",
+                kefu_engine::echo::clip(&r.page_token)
+            ))
+        })?
+    };
+    Ok((skip, size as usize))
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = Result<Assignment, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -318,7 +340,10 @@ impl Routing for RoutingService {
             .agent
             .ok_or_else(|| Status::invalid_argument("agent is missing"))?;
         let presence = presence_from(r.presence)?;
+        let limits = self.state.config.route_limits();
+        // Bounds first: the expertise is embedded and the agent logged only when within them.
         let spec = spec_from(agent)?;
+        limits.check_agent(&spec).map_err(route_status)?;
         spec.validate().map_err(route_status)?;
         let vector = if spec.expertise.trim().is_empty() {
             None
@@ -354,12 +379,22 @@ impl Routing for RoutingService {
 
     async fn remove_agent(&self, r: Request<RemoveAgentRequest>) -> Result<Response<RoutingEvents>, Status> {
         let id = r.into_inner().agent_id;
+        self.state
+            .config
+            .route_limits()
+            .agent_id(&id)
+            .map_err(route_status)?;
         let out = self.run(Command::RemoveAgent { id, now_ms: now_ms() }).await?;
         Ok(Response::new(events(&out)))
     }
 
     async fn set_presence(&self, r: Request<SetPresenceRequest>) -> Result<Response<RoutingEvents>, Status> {
         let r = r.into_inner();
+        self.state
+            .config
+            .route_limits()
+            .agent_id(&r.agent_id)
+            .map_err(route_status)?;
         let presence =
             presence_from(r.presence)?.ok_or_else(|| Status::invalid_argument("presence is required"))?;
         let out = self
@@ -378,48 +413,44 @@ impl Routing for RoutingService {
             .ok()
             .filter(|p| *p <= 9)
             .ok_or_else(|| Status::invalid_argument(format!("priority {} is outside 0..=9", r.priority)))?;
-        let max = self.state.config.max_question_chars;
-        if r.text.chars().count() > max {
-            return Err(Status::invalid_argument(format!(
-                "text is longer than {max} characters"
-            )));
-        }
-        let (vector, category) = if r.text.trim().is_empty() {
-            (None, r.category.clone())
-        } else {
-            let (v, inferred) = self.understand(&r.text).await?;
-            (
-                Some(v),
-                if r.category.is_empty() {
-                    inferred
-                } else {
-                    r.category.clone()
-                },
-            )
-        };
-        // No language given: the text's, when it is clear enough to tell.
-        let language = if r.language.trim().is_empty() {
-            kefu_engine::resolve::language::detect(&kefu_engine::resolve::text::normalize(&r.text), None)
-                .map(|l| l.code)
-                .unwrap_or_default()
-        } else {
-            r.language
-        };
-        let ticket = Ticket {
+        let mut ticket = Ticket {
             id: r.ticket_id,
             customer_id: r.customer_id,
             tier: tier_from(r.tier)?,
-            language,
+            language: r.language,
             channel: r.channel,
-            category: category.clone(),
+            category: r.category,
             text: r.text,
-            vector,
+            vector: None,
             required: needs(&r.required)?,
             additional: needs(&r.additional)?,
             priority,
             created_ms: 0,
             preferred_agent: Some(r.preferred_agent).filter(|p| !p.is_empty()),
         };
+        // Bounds first: the text is embedded and the ticket logged only when within them.
+        self.state
+            .config
+            .route_limits()
+            .check_ticket(&ticket)
+            .map_err(route_status)?;
+        if !ticket.text.trim().is_empty() {
+            let (v, inferred) = self.understand(&ticket.text).await?;
+            ticket.vector = Some(v);
+            if ticket.category.is_empty() {
+                ticket.category = inferred;
+            }
+        }
+        // No language given: the text's, when it is clear enough to tell.
+        if ticket.language.trim().is_empty() {
+            ticket.language = kefu_engine::resolve::language::detect(
+                &kefu_engine::resolve::text::normalize(&ticket.text),
+                None,
+            )
+            .map(|l| l.code)
+            .unwrap_or_default();
+        }
+        let category = ticket.category.clone();
         let out = self
             .run(Command::Route {
                 ticket,
@@ -432,6 +463,11 @@ impl Routing for RoutingService {
 
     async fn complete(&self, r: Request<CompleteRequest>) -> Result<Response<RoutingEvents>, Status> {
         let ticket = r.into_inner().ticket_id;
+        self.state
+            .config
+            .route_limits()
+            .ticket_id(&ticket)
+            .map_err(route_status)?;
         let out = self
             .run(Command::Complete {
                 ticket,
@@ -443,6 +479,9 @@ impl Routing for RoutingService {
 
     async fn transfer(&self, r: Request<TransferRequest>) -> Result<Response<RoutingEvents>, Status> {
         let r = r.into_inner();
+        let limits = self.state.config.route_limits();
+        limits.ticket_id(&r.ticket_id).map_err(route_status)?;
+        limits.agent_id(&r.to_agent_id).map_err(route_status)?;
         let out = self
             .run(Command::Transfer {
                 ticket: r.ticket_id,
@@ -453,30 +492,47 @@ impl Routing for RoutingService {
         Ok(Response::new(events(&out)))
     }
 
-    async fn get_queue(&self, _: Request<GetQueueRequest>) -> Result<Response<GetQueueResponse>, Status> {
+    async fn get_queue(&self, r: Request<GetQueueRequest>) -> Result<Response<GetQueueResponse>, Status> {
+        let (skip, size) = page(&self.state.config, r.into_inner())?;
+        let text_chars = self.state.config.queue_text_chars;
         let now = now_ms();
-        let tickets = self.desk.read(|r| {
-            r.queue(now)
-                .into_iter()
-                .map(|q| QueuedTicket {
-                    ticket_id: q.ticket.id,
-                    customer_id: q.ticket.customer_id,
-                    tier: tier_to(q.ticket.tier),
-                    language: q.ticket.language,
-                    channel: q.ticket.channel,
-                    category: q.ticket.category,
-                    priority: q.ticket.priority as u32,
-                    position: q.position as u32,
-                    ring: q.ring as u32,
-                    waited_ms: q.waited_ms,
-                })
-                .collect()
-        });
-        Ok(Response::new(GetQueueResponse { tickets }))
+        let (tickets, total) = self.desk.read(|r| r.queue_page(now, skip, size));
+        let next = skip + tickets.len();
+        let tickets = tickets
+            .into_iter()
+            .map(|q| QueuedTicket {
+                text_truncated: q.ticket.text.chars().nth(text_chars).is_some(),
+                text: kefu_engine::echo::cut(&q.ticket.text, text_chars).into_owned(),
+                ticket_id: q.ticket.id,
+                customer_id: q.ticket.customer_id,
+                tier: tier_to(q.ticket.tier),
+                language: q.ticket.language,
+                channel: q.ticket.channel,
+                category: q.ticket.category,
+                priority: q.ticket.priority as u32,
+                position: q.position as u32,
+                ring: q.ring as u32,
+                waited_ms: q.waited_ms,
+            })
+            .collect();
+        Ok(Response::new(GetQueueResponse {
+            tickets,
+            next_page_token: if next < total {
+                next.to_string()
+            } else {
+                String::new()
+            },
+            total: total as u32,
+        }))
     }
 
     async fn get_agent(&self, r: Request<GetAgentRequest>) -> Result<Response<AgentState>, Status> {
         let id = r.into_inner().agent_id;
+        self.state
+            .config
+            .route_limits()
+            .agent_id(&id)
+            .map_err(route_status)?;
         let view = self.desk.read(|r| r.agent(&id).cloned()).map_err(route_status)?;
         Ok(Response::new(AgentState {
             agent: Some(spec_to(&view.spec)),
@@ -494,6 +550,11 @@ impl Routing for RoutingService {
         r: Request<WatchAssignmentsRequest>,
     ) -> Result<Response<Self::WatchAssignmentsStream>, Status> {
         let agent = r.into_inner().agent_id;
+        self.state
+            .config
+            .route_limits()
+            .agent_id(&agent)
+            .map_err(route_status)?;
         self.desk
             .read(|r| r.agent(&agent).map(|_| ()))
             .map_err(route_status)?;

@@ -19,10 +19,7 @@ fn repo() -> PathBuf {
 }
 
 fn model_path() -> PathBuf {
-    match std::env::var_os("KEFU_MODEL_DIR") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo().join("models/all-MiniLM-L6-v2"),
-    }
+    kefu_engine::embed::ModelDir::resolve_in(&repo())
 }
 
 fn encoder() -> &'static BertEncoder {

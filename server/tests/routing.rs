@@ -123,7 +123,7 @@ async fn route_assigns_by_expertise_streams_to_the_desktop_and_survives_restart(
     assert!(!r2.assigned);
     assert_eq!(r2.queue_position, 1);
     assert_eq!(
-        c.get_queue(GetQueueRequest {})
+        c.get_queue(GetQueueRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -157,7 +157,7 @@ async fn route_assigns_by_expertise_streams_to_the_desktop_and_survives_restart(
     assert_eq!(ev.assignments.len(), 1);
     assert_eq!(ev.assignments[0].ticket_id, "t2");
     assert!(
-        c.get_queue(GetQueueRequest {})
+        c.get_queue(GetQueueRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -218,10 +218,15 @@ async fn routing_errors_have_precise_statuses() {
     let mut t = ticket("t", "");
     t.tier = 7;
     assert_eq!(code(c.route(t).await.map(|_| ())), Code::InvalidArgument);
-    let long = ticket("long", &"x".repeat(2001));
+    let long = ticket("long", &"x".repeat(4001));
     let s = c.route(long).await.expect_err("text over the limit");
     assert_eq!(s.code(), Code::InvalidArgument);
-    assert!(s.message().contains("longer than 2000"), "{}", s.message());
+    assert!(
+        s.message()
+            .contains("4001 characters; the limit is 4000 (max_text_chars)"),
+        "{}",
+        s.message()
+    );
     let r = c
         .set_presence(SetPresenceRequest {
             agent_id: "a".into(),
@@ -328,7 +333,7 @@ async fn a_failing_routing_log_answers_unavailable_and_changes_nothing() {
     );
     assert!(open_tickets(&mut c).await.is_empty());
     assert!(
-        c.get_queue(GetQueueRequest {})
+        c.get_queue(GetQueueRequest::default())
             .await
             .unwrap()
             .into_inner()

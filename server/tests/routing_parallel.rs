@@ -111,7 +111,10 @@ async fn desk(c: &mut RoutingClient<Channel>) -> (Vec<(String, Vec<String>)>, Ve
         open.push((agent_id(a), s.open_tickets));
     }
     let queue: Vec<String> = c
-        .get_queue(GetQueueRequest {})
+        .get_queue(GetQueueRequest {
+            page_size: Some(1000),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()

@@ -15,7 +15,7 @@ fn free_port() -> u16 {
 #[test]
 fn binary_serves_and_exits_cleanly_on_sigterm() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let model = repo.join("models/all-MiniLM-L6-v2");
+    let model = kefu_engine::embed::ModelDir::resolve_in(&repo);
     let root = tempfile::tempdir().unwrap();
     let enc = kefu_engine::embed::BertEncoder::from_dir(&model).unwrap();
     let articles = kefu_engine::kb::import_file(&repo.join("datasets/kb.jsonl"), false)

@@ -63,14 +63,22 @@ struct SentenceTransformersConfig {
 }
 
 impl ModelDir {
-    /// Picks the model folder: explicit flag, then `KEFU_MODEL_DIR`, then [`DEFAULT_MODEL_DIR`].
+    /// Picks the model folder: explicit flag, then `KEFU_MODEL_DIR`, then [`DEFAULT_MODEL_DIR`],
+    /// relative ones read from the working directory. The one rule every command follows
+    /// (the server's config spells the same three layers with its file in between).
     pub fn resolve(explicit: Option<&Path>) -> PathBuf {
-        if let Some(p) = explicit {
-            return p.to_path_buf();
+        match explicit {
+            Some(p) => p.to_path_buf(),
+            None => Self::resolve_in(Path::new("")),
         }
+    }
+
+    /// `KEFU_MODEL_DIR`, then [`DEFAULT_MODEL_DIR`], a relative one read from `base`: tests
+    /// and benches pass the repository root because cargo runs them in their crate's folder.
+    pub fn resolve_in(base: &Path) -> PathBuf {
         match std::env::var_os(MODEL_DIR_ENV) {
-            Some(v) if !v.is_empty() => PathBuf::from(v),
-            _ => PathBuf::from(DEFAULT_MODEL_DIR),
+            Some(v) if !v.is_empty() => base.join(v),
+            _ => base.join(DEFAULT_MODEL_DIR),
         }
     }
 

@@ -20,6 +20,7 @@ mod columns;
 pub mod config;
 mod draft;
 pub mod effect;
+pub mod limits;
 mod log;
 pub mod model;
 pub mod plan;
@@ -33,6 +34,7 @@ use crate::echo::clip;
 
 pub use config::{Ring, RouterConfig, Weights};
 pub use effect::Effect;
+pub use limits::Limits;
 pub use log::{FsyncPolicy, LogSink};
 pub use model::{AgentSpec, MAX_CAPACITY, MAX_LEVEL, Presence, SkillNeed, Ticket, Tier};
 pub use plan::{Command, Outcome, Plan};
@@ -42,7 +44,8 @@ pub use router::{AgentView, Assignment, Router, RouterState};
 pub use scoring::{Candidate, Decision, Exclusion};
 pub use wal::{DurableRouter, LogOptions, Recovery};
 
-/// A routing request that cannot be carried out; nothing changed.
+/// A routing request that cannot be carried out; nothing changed. Ids are echoed clipped
+/// ([`crate::echo::clip`]), so a huge id never makes a huge message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RouteError {
     #[error("agent {}: {reason}", clip(.id))]

@@ -238,9 +238,19 @@ impl Router {
 
     /// Waiting tickets, most urgent first.
     pub fn queue(&self, now_ms: u64) -> Vec<QueuedTicket> {
-        urgency_order(self.state.queue.values(), now_ms)
+        self.queue_page(now_ms, 0, usize::MAX).0
+    }
+
+    /// At most `limit` waiting tickets from place `skip` (0-based) in urgency order, and how
+    /// many wait in all: a listing clones only the page it returns.
+    pub fn queue_page(&self, now_ms: u64, skip: usize, limit: usize) -> (Vec<QueuedTicket>, usize) {
+        let order = urgency_order(self.state.queue.values(), now_ms);
+        let total = order.len();
+        let page = order
             .into_iter()
             .enumerate()
+            .skip(skip)
+            .take(limit)
             .map(|(i, id)| {
                 let t = &self.state.queue[&id];
                 QueuedTicket {
@@ -250,7 +260,8 @@ impl Router {
                     ticket: t.clone(),
                 }
             })
-            .collect()
+            .collect();
+        (page, total)
     }
 }
 

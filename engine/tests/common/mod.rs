@@ -5,12 +5,9 @@ use kefu_engine::embed::BertEncoder;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// The model `make model` fetched, or the one KEFU_MODEL_DIR names.
+/// The model `make model` fetched, or the one KEFU_MODEL_DIR names (relative to the repo root).
 pub fn model_path() -> PathBuf {
-    match std::env::var_os("KEFU_MODEL_DIR") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2"),
-    }
+    kefu_engine::embed::ModelDir::resolve_in(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 /// One encoder per test binary: loading is cheap, but not free.

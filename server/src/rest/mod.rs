@@ -19,9 +19,9 @@ use crate::proto::admin_server::Admin;
 use crate::proto::answers_server::Answers;
 use crate::proto::routing_server::Routing;
 use crate::proto::{
-    AskRequest, CompleteRequest, EmbedRequest, GetAgentRequest, GetQueueRequest, InfoRequest, ReloadRequest,
-    RemoveAgentRequest, ResolveRequest, RouteRequest, SearchRequest, SetPresenceRequest, TransferRequest,
-    UpsertAgentRequest,
+    AskRequest, CompleteRequest, EmbedRequest, GetAgentRequest, GetQueueRequest, GetQueueResponse,
+    InfoRequest, ReloadRequest, RemoveAgentRequest, ResolveRequest, RouteRequest, SearchRequest,
+    SetPresenceRequest, TransferRequest, UpsertAgentRequest,
 };
 use crate::routing::RoutingService;
 use axum::Router;
@@ -243,8 +243,11 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Routing/GetQueue",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>| async move {
-                reply(Routing::get_queue(&*s.routing, tonic::Request::new(GetQueueRequest {})).await)
+            on(m, |State(s): State<Rest>, uri: axum::http::Uri| async move {
+                match queue_request(uri.query().unwrap_or("")) {
+                    Ok(r) => reply(Routing::get_queue(&*s.routing, tonic::Request::new(r)).await),
+                    Err(e) => reply::<GetQueueResponse>(Err(e)),
+                }
             })
         },
     },
@@ -463,6 +466,32 @@ pub fn code_name(code: Code) -> &'static str {
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
     }
+}
+
+/// GetQueue's page from the query string: `?page_size=N&page_token=T` (or `pageSize`,
+/// `pageToken`). Tokens are the decimal places the server hands out, so nothing is decoded.
+fn queue_request(query: &str) -> Result<GetQueueRequest, tonic::Status> {
+    let mut r = GetQueueRequest::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "page_size" | "pageSize" => {
+                r.page_size = Some(
+                    value
+                        .parse()
+                        .map_err(|_| tonic::Status::invalid_argument("page_size must be a whole number"))?,
+                )
+            }
+            "page_token" | "pageToken" => r.page_token = value.to_string(),
+            _ => {
+                return Err(tonic::Status::invalid_argument(format!(
+                    "unknown query parameter {:?}; GetQueue takes page_size and page_token",
+                    kefu_engine::echo::clip(key)
+                )));
+            }
+        }
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

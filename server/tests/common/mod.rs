@@ -13,8 +13,9 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The model `make model` fetched, or the one KEFU_MODEL_DIR names (relative to the repo root).
 pub fn model_path() -> PathBuf {
-    repo().join("models/all-MiniLM-L6-v2")
+    kefu_engine::embed::ModelDir::resolve_in(&repo())
 }
 
 /// The sample KB, embedded once per test binary.
