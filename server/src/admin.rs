@@ -54,7 +54,7 @@ impl Admin for AdminService {
         self.state.metrics.observe("Info", tonic::Code::Ok, 0.0);
         Ok(Response::new(InfoResponse {
             index_version: m.version.clone(),
-            index_root: self.state.index_root.display().to_string(),
+            index_root: self.state.index_root.path().display().to_string(),
             manifest_json,
             model: self.state.model.name.clone(),
             model_sha256: self.state.model.sha256.clone(),
