@@ -9,10 +9,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hdrhistogram::Histogram;
 use kefu_bench::rss_kib;
 use kefu_engine::embed::ModelId;
-use kefu_engine::index::build::{flatten_hnsw_rs, insert_hnsw_rs, stage_with_graph};
 use kefu_engine::index::search::Vectors;
 use kefu_engine::index::synth::{SynthCorpus, SynthParams};
 use kefu_engine::index::{BuildParams, Corpus, Index};
+use kefu_engine::index::{flatten_hnsw_rs, insert_hnsw_rs, stage_with_graph};
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -3,10 +3,10 @@
 mod common;
 
 use kefu_engine::embed::{Encoder, ModelId};
-use kefu_engine::index::build::{StagedVersion, set_current};
 use kefu_engine::index::synth::{SynthCorpus, SynthParams};
 use kefu_engine::index::{
-    BuildParams, Corpus, Field, Filter, Index, IndexError, build_version, stage_version,
+    BuildParams, Corpus, Field, Filter, Index, IndexError, IndexRoot, StagedVersion, build_version,
+    stage_version,
 };
 use kefu_engine::kb::import_file;
 use std::path::{Path, PathBuf};
@@ -301,7 +301,9 @@ fn crash_before_commit_keeps_the_previous_version_current() {
     let second = build_version(root.path(), sample_corpus(), &BuildParams::default(), &quiet).unwrap();
     assert_ne!(first, second);
     assert_eq!(Index::open(root.path()).unwrap().dir(), second);
-    set_current(root.path(), first.file_name().unwrap().to_str().unwrap()).unwrap();
+    IndexRoot::new(root.path())
+        .set_current(first.file_name().unwrap().to_str().unwrap())
+        .unwrap();
     assert_eq!(Index::open(root.path()).unwrap().dir(), first);
 }
 

@@ -4,8 +4,8 @@ mod common;
 
 use kefu_engine::embed::Encoder;
 use kefu_engine::route::{
-    AgentSpec, Command, DurableRouter, FsyncPolicy, Outcome, Presence, RouteError, Router, RouterConfig,
-    SkillNeed, Ticket, Tier,
+    AgentSpec, Command, DurableRouter, ExclusionRule, FsyncPolicy, Outcome, Presence, RouteError, Router,
+    RouterConfig, SkillNeed, Ticket, Tier,
 };
 use std::collections::BTreeMap;
 
@@ -76,7 +76,7 @@ fn language_must_match() {
         decision
             .excluded
             .iter()
-            .any(|e| e.rule == "language:de" && e.excluded == 2),
+            .any(|e| e.rule.to_string() == "language:de" && e.excluded == 2),
         "{decision:?}"
     );
 }
@@ -152,7 +152,11 @@ fn proficiency_thresholds_apply_and_relax_in_ring_two() {
         panic!()
     };
     assert!(
-        decision.excluded.iter().any(|e| e.rule == "skill:customs>=4"),
+        decision.excluded.iter().any(|e| e.rule
+            == ExclusionRule::Skill {
+                skill: "customs".into(),
+                level: 4
+            }),
         "{decision:?}"
     );
     assert!(r.tick(T0 + 59_000).is_empty());

@@ -47,7 +47,7 @@ impl Admin for AdminService {
         let manifest_json = serde_json::to_string_pretty(m).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(InfoResponse {
             index_version: m.version.clone(),
-            index_root: self.state.index_root.display().to_string(),
+            index_root: self.state.index_root.path().display().to_string(),
             manifest_json,
             model: self.state.model.name.clone(),
             model_sha256: self.state.model.sha256.clone(),

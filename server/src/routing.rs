@@ -230,7 +230,7 @@ fn decision_to(d: &Decision) -> proto::Decision {
             .excluded
             .iter()
             .map(|e| proto::Exclusion {
-                rule: e.rule.clone(),
+                rule: e.rule.to_string(),
                 excluded: e.excluded,
             })
             .collect(),

@@ -206,18 +206,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
 /// Reloads when the root's `current` names a version other than the served one.
 async fn watch_current(state: Arc<AppState>, every: Duration, mut stop: watch::Receiver<bool>) {
-    let current = state.index_root.join(kefu_engine::index::format::CURRENT);
     let mut refused: Option<String> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let Ok(name) = tokio::fs::read_to_string(&current).await else {
+        let root = state.index_root.clone();
+        let Ok(Ok(Some(name))) = tokio::task::spawn_blocking(move || root.current()).await else {
             continue;
         };
-        let name = name.trim().to_string();
-        if name.is_empty() || name == state.index().manifest().version || refused.as_deref() == Some(&name) {
+        if name == state.index().manifest().version || refused.as_deref() == Some(&name) {
             continue;
         }
         let s = state.clone();

@@ -7,10 +7,8 @@ use crate::metrics::{Metrics, RpcLabels, VersionLabel};
 use arc_swap::ArcSwap;
 use kefu_engine::echo::clip;
 use kefu_engine::embed::{BertEncoder, EmbedError, Encoder, ModelId};
-use kefu_engine::index::format::CURRENT;
-use kefu_engine::index::reader::resolve_version_dir;
-use kefu_engine::index::{Index, IndexError};
-use std::path::{Path, PathBuf};
+use kefu_engine::index::{Index, IndexError, IndexRoot, LocateError};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -82,7 +80,7 @@ pub enum EmbedFailure {
 pub struct AppState {
     pub config: Config,
     /// The directory versions are looked up in.
-    pub index_root: PathBuf,
+    pub index_root: IndexRoot,
     index: ArcSwap<Index>,
     pub encoder: EncoderQueue,
     pub model: ModelId,
@@ -100,15 +98,7 @@ impl AppState {
         let index = Index::open(&config.index)?;
         check_model(&index, &model).map_err(StartError::Mismatch)?;
         // A version directory given directly: its parent is the root Reload looks in.
-        let index_root = if config.index.join(kefu_engine::index::format::MANIFEST).is_file() {
-            config
-                .index
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| config.index.clone())
-        } else {
-            config.index.clone()
-        };
+        let index_root = IndexRoot::containing(&config.index);
         let metrics = Arc::new(Metrics::new());
         let encoder_queue = EncoderQueue::start(
             Arc::new(encoder),
@@ -179,46 +169,25 @@ impl AppState {
     fn reload_locked(&self, version: Option<&str>) -> Result<(String, String), ReloadError> {
         let serving = self.index().manifest().version.clone();
         let dir = match version.filter(|v| !v.is_empty()) {
-            None => self.index_root.clone(),
-            Some(name) => {
-                if !is_version_name(name) {
-                    return Err(ReloadError::BadName(name.to_string()));
-                }
-                let dir = self.index_root.join(name);
-                if !dir.is_dir() {
-                    return Err(ReloadError::NotFound {
-                        name: name.to_string(),
-                        root: self.index_root.clone(),
-                    });
-                }
-                dir
-            }
+            Some(name) => self.index_root.path().join(name),
+            None => self.index_root.path().to_path_buf(),
         };
         let broken = |source| ReloadError::Broken {
             dir: dir.clone(),
             serving: serving.clone(),
             source,
         };
-        // A name (or `current`) may be a symlink: only what really lies under
-        // the root may be served, or Reload becomes "serve any directory".
-        let version_dir = resolve_version_dir(&dir).map_err(broken)?;
-        let inside = |p: &Path| {
-            std::fs::canonicalize(p).map_err(|e| {
-                broken(IndexError::Io {
-                    path: p.to_path_buf(),
-                    source: e,
-                })
-            })
-        };
-        let (real_root, real_dir) = (inside(&self.index_root)?, inside(&version_dir)?);
-        if real_dir == real_root || !real_dir.starts_with(&real_root) {
-            return Err(ReloadError::OutsideRoot {
-                name: version.filter(|v| !v.is_empty()).unwrap_or(CURRENT).to_string(),
-                target: real_dir,
-                root: real_root,
+        let real_dir = self.index_root.locate(version).map_err(|e| match e {
+            LocateError::BadName(name) => ReloadError::BadName(name),
+            LocateError::NotFound { name, root } => ReloadError::NotFound { name, root },
+            LocateError::OutsideRoot { name, target, root } => ReloadError::OutsideRoot {
+                name,
+                target,
+                root,
                 serving: serving.clone(),
-            });
-        }
+            },
+            LocateError::Index(source) => broken(source),
+        })?;
         let index = Index::open(&real_dir).map_err(broken)?;
         if self.config.verify_on_reload {
             index.verify().map_err(broken)?;
@@ -284,14 +253,6 @@ impl AppState {
 /// One spelling per question (NFKC, controls removed, whitespace collapsed): the cache key and what is embedded.
 pub fn normalise(text: &str) -> String {
     kefu_engine::resolve::text::normalize(text)
-}
-
-fn is_version_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// An index answers only queries embedded by the model that built it.

@@ -5,7 +5,7 @@ use crate::progress::Bars;
 use anyhow::{Context, Result, bail};
 use kefu_engine::embed::ModelId;
 use kefu_engine::index::synth::{SynthCorpus, SynthParams};
-use kefu_engine::index::{BuildParams, Corpus, Field, Index, build_version, simd};
+use kefu_engine::index::{BuildParams, Corpus, Field, Index, build_version, check_m, simd};
 use kefu_engine::kb::import_file;
 use kefu_engine::resolve::CalibrationParams;
 use std::path::PathBuf;
@@ -22,8 +22,8 @@ pub struct BuildArgs {
     /// Model folder (default: $KEFU_MODEL_DIR, then models/all-MiniLM-L6-v2).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Links per node (level 0 gets twice as many).
-    #[arg(long, default_value_t = 16)]
+    /// Links per node (level 0 gets twice as many), 2 to 128.
+    #[arg(long, default_value_t = 16, value_parser = parse_m)]
     m: usize,
     /// Beam width while building: higher is slower and gives better recall.
     #[arg(long, default_value_t = 200)]
@@ -46,6 +46,14 @@ pub struct BuildArgs {
     oos_share: f32,
 }
 
+/// `--m` is checked by the engine's own rule, so the CLI and a build refuse the same values.
+fn parse_m(s: &str) -> Result<usize, String> {
+    let m: usize = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a whole number: {e}"))?;
+    check_m(m)
+}
+
 pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
     if !(0.5..=1.0).contains(&a.target_precision) {
         bail!(
@@ -66,9 +74,6 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
         },
         ..Default::default()
     };
-    if params.m < 2 || params.m > 128 {
-        bail!("--m must be between 2 and 128, got {}", params.m);
-    }
     let bars = Bars::new();
     let corpus = if let Some(n) = a.synthetic {
         let synth = SynthCorpus::new(SynthParams {

@@ -30,6 +30,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const NO_NODE: u32 = u32::MAX;
 /// Section alignment inside every file: a cache line, and enough for AVX-512 loads.
 pub const ALIGN: usize = 64;
+/// Stored vectors are unit length within this: the build refuses others and `verify` reports them.
+pub const UNIT_TOLERANCE: f64 = 1e-3;
 /// Sample code for "the article's base title" (see [`crate::kb::LEGACY_TITLE`]).
 pub const TITLE_QUESTION: u32 = crate::kb::LEGACY_TITLE;
 
@@ -82,39 +84,8 @@ pub const fn align_up(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
 }
 
-/// The fields articles can be filtered on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Field {
-    Category,
-    Locale,
-    Market,
-    Tag,
-}
-
-impl Field {
-    pub const ALL: [Field; 4] = [Field::Category, Field::Locale, Field::Market, Field::Tag];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Field::Category => "category",
-            Field::Locale => "locale",
-            Field::Market => "market",
-            Field::Tag => "tag",
-        }
-    }
-
-    /// Accepts the singular and plural spellings users type (`market`, `markets`).
-    pub fn parse(s: &str) -> Option<Field> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "category" | "categories" => Some(Field::Category),
-            "locale" | "locales" | "language" | "lang" => Some(Field::Locale),
-            "market" | "markets" => Some(Field::Market),
-            "tag" | "tags" => Some(Field::Tag),
-            _ => None,
-        }
-    }
-}
+/// Posting lists are kept per article field (defined by the KB, re-exported here).
+pub use crate::kb::Field;
 
 /// Where one posting list lies in `postings.bin`, in u32 units after the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

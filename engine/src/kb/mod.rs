@@ -7,8 +7,10 @@
 //! question finds the article in any language and the customer is answered in
 //! theirs.
 
+mod field;
 mod import;
 
+pub use field::Field;
 pub use import::{ImportReport, import_bytes, import_file};
 
 use serde::{Deserialize, Serialize};
@@ -124,8 +126,7 @@ impl Article {
     }
 
     /// Values of a filterable field, for filter checks (locale: every locale it is written in).
-    pub fn field_values(&self, field: crate::index::Field) -> Vec<&str> {
-        use crate::index::Field;
+    pub fn field_values(&self, field: Field) -> Vec<&str> {
         match field {
             Field::Category => self.category.as_deref().into_iter().collect(),
             Field::Locale => self.locales().collect(),

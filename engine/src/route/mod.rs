@@ -4,7 +4,8 @@
 //! - [`model`] — agents, tickets, and their validation
 //! - [`config`] — relaxation rings and scoring weights
 //! - [`plan`] — a command is decided against a `draft` of the state: a [`Plan`] of effects and outcomes
-//! - [`scoring`] — who may take a ticket (bitset rules over `columns`) and who should (a score)
+//! - [`scoring`] — who may take a ticket (bitset rules over `columns`) and who should (a score);
+//!   [`exclusion`] names the rules
 //! - [`queue`] — the waiting room's order and the rings a ticket has reached
 //! - [`wal`] — the plan's record (command + effects; bytes in `record`, appends in `log`) is made
 //!   durable, a failed append rolled back
@@ -20,6 +21,7 @@ mod columns;
 pub mod config;
 mod draft;
 pub mod effect;
+pub mod exclusion;
 pub mod limits;
 mod log;
 pub mod model;
@@ -34,6 +36,7 @@ use crate::echo::clip;
 
 pub use config::{Ring, RouterConfig, Weights};
 pub use effect::Effect;
+pub use exclusion::{ExclusionRule, UnknownRule};
 pub use limits::Limits;
 pub use log::{FsyncPolicy, LogSink};
 pub use model::{AgentSpec, MAX_CAPACITY, MAX_LEVEL, Presence, SkillNeed, Ticket, Tier};

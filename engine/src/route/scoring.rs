@@ -9,6 +9,7 @@
 
 use super::columns::Columns;
 use super::config::{Ring, RouterConfig};
+use super::exclusion::ExclusionRule;
 use super::model::{MAX_LEVEL, SkillNeed, Ticket};
 use super::queue::ring_index;
 use roaring::RoaringBitmap;
@@ -18,7 +19,7 @@ use std::cmp::Ordering;
 /// How many agents one rule excluded, for auditing a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Exclusion {
-    pub rule: String,
+    pub rule: ExclusionRule,
     pub excluded: u64,
 }
 
@@ -56,7 +57,7 @@ pub(super) struct Part<'a> {
 /// The agents of one part left by the rule chain, and what every rule removed (zeros kept).
 pub(super) struct Eligible {
     pub set: RoaringBitmap,
-    pub removed: Vec<(String, u64)>,
+    pub removed: Vec<(ExclusionRule, u64)>,
 }
 
 /// The skills a ticket needs under a ring.
@@ -78,14 +79,16 @@ pub(super) fn eligible(part: &Part, t: &Ticket, ring: &Ring, exclude: Option<&st
         set -= h;
     }
     let mut removed = Vec::new();
-    let mut rule = |name: String, with: &RoaringBitmap, set: &mut RoaringBitmap| {
+    let mut rule = |name: ExclusionRule, with: &RoaringBitmap, set: &mut RoaringBitmap| {
         let before = set.len();
         *set &= with;
         removed.push((name, before - set.len()));
     };
-    rule("presence".into(), &b.online, &mut set);
+    rule(ExclusionRule::Presence, &b.online, &mut set);
     rule(
-        format!("capacity:{}", t.channel),
+        ExclusionRule::Capacity {
+            channel: t.channel.clone(),
+        },
         b.spare.get(&t.channel).unwrap_or(&empty),
         &mut set,
     );
@@ -97,10 +100,16 @@ pub(super) fn eligible(part: &Part, t: &Ticket, ring: &Ring, exclude: Option<&st
     if ring.allow_translation {
         langs |= &b.translation;
     }
-    rule(format!("language:{}", t.language), &langs, &mut set);
+    rule(
+        ExclusionRule::Language {
+            language: t.language.clone(),
+        },
+        &langs,
+        &mut set,
+    );
     if !ring.any_tier {
         rule(
-            format!("tier:{:?}", t.tier).to_lowercase(),
+            ExclusionRule::Tier(t.tier),
             b.tier.get(&t.tier).unwrap_or(&empty),
             &mut set,
         );
@@ -112,12 +121,19 @@ pub(super) fn eligible(part: &Part, t: &Ticket, ring: &Ring, exclude: Option<&st
             .get(&need.skill)
             .map(|l| &l[level as usize - 1])
             .unwrap_or(&empty);
-        rule(format!("skill:{}>={level}", need.skill), with, &mut set);
+        rule(
+            ExclusionRule::Skill {
+                skill: need.skill.clone(),
+                level,
+            },
+            with,
+            &mut set,
+        );
     }
     let out = exclude
         .and_then(|x| b.slot.get(x))
         .is_some_and(|&s| set.remove(s));
-    removed.push(("transfer:current-agent".into(), out as u64));
+    removed.push((ExclusionRule::TransferCurrentAgent, out as u64));
     Eligible { set, removed }
 }
 
@@ -216,7 +232,7 @@ pub(super) fn decide(
     let ring_i = ring_index(cfg, t, now_ms);
     let ring = &cfg.rings(&t.category)[ring_i];
     let mut eligible_n = 0;
-    let mut removed: Vec<(String, u64)> = Vec::new();
+    let mut removed: Vec<(ExclusionRule, u64)> = Vec::new();
     let mut candidates = Vec::new();
     for part in parts {
         let e = eligible(part, t, ring, exclude);
