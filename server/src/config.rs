@@ -47,6 +47,10 @@ pub struct Args {
     /// Questions waiting for the encoder; more get RESOURCE_EXHAUSTED [default: 1024].
     #[arg(long, env = "KEFU_ENCODER_QUEUE")]
     pub encoder_queue: Option<usize>,
+    /// Longest expected wait for the encoder, in ms (work queued ahead × measured time per
+    /// question); a call expected to wait longer gets RESOURCE_EXHAUSTED at once [default: 100].
+    #[arg(long, env = "KEFU_ENCODER_WAIT_BUDGET_MS")]
+    pub encoder_wait_budget_ms: Option<u64>,
     /// Embeddings kept in the cache [default: 100000].
     #[arg(long, env = "KEFU_CACHE_ENTRIES")]
     pub cache_entries: Option<u64>,
@@ -101,6 +105,7 @@ struct FileConfig {
     max_batch: Option<usize>,
     max_concurrent: Option<usize>,
     encoder_queue: Option<usize>,
+    encoder_wait_budget_ms: Option<u64>,
     cache_entries: Option<u64>,
     ef: Option<u32>,
     answer_threshold: Option<f32>,
@@ -130,6 +135,7 @@ pub struct Config {
     pub max_batch: usize,
     pub max_concurrent: usize,
     pub encoder_queue: usize,
+    pub encoder_wait_budget_ms: u64,
     pub cache_entries: u64,
     pub ef: u32,
     /// Overrides the calibrated answer threshold of every index when set.
@@ -213,6 +219,10 @@ impl Config {
             max_batch: a.max_batch.or(f.max_batch).unwrap_or(64),
             max_concurrent: a.max_concurrent.or(f.max_concurrent).unwrap_or(1024),
             encoder_queue: a.encoder_queue.or(f.encoder_queue).unwrap_or(1024),
+            encoder_wait_budget_ms: a
+                .encoder_wait_budget_ms
+                .or(f.encoder_wait_budget_ms)
+                .unwrap_or(100),
             cache_entries: a.cache_entries.or(f.cache_entries).unwrap_or(100_000),
             ef: a.ef.or(f.ef).unwrap_or(64),
             answer_threshold: a.answer_threshold.or(f.answer_threshold),
@@ -232,6 +242,7 @@ impl Config {
             ("max_batch", c.max_batch),
             ("max_concurrent", c.max_concurrent),
             ("encoder_queue", c.encoder_queue),
+            ("encoder_wait_budget_ms", c.encoder_wait_budget_ms as usize),
             ("ef", c.ef as usize),
             ("max_message_bytes", c.max_message_bytes),
             ("routing_fsync_every", c.routing_fsync_every as usize),

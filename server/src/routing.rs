@@ -257,8 +257,12 @@ impl RoutingService {
     }
 
     /// The embedding of a ticket's text, and the category of the answer index's top hit.
-    async fn understand(&self, text: &str) -> Result<(Vec<f32>, String), Status> {
-        let (v, _) = self.state.embed_question(text).await?;
+    async fn understand(
+        &self,
+        text: &str,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(Vec<f32>, String), Status> {
+        let (v, _) = self.state.embed_question(text, deadline).await?;
         let index = self.state.index();
         let vector = v.clone();
         let category = tokio::task::spawn_blocking(move || {
@@ -309,6 +313,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<Assignment, Status>> + Send>
 #[tonic::async_trait]
 impl Routing for RoutingService {
     async fn upsert_agent(&self, r: Request<UpsertAgentRequest>) -> Result<Response<RoutingEvents>, Status> {
+        let deadline = crate::deadline::of(&r);
         let r = r.into_inner();
         let agent = r
             .agent
@@ -321,7 +326,7 @@ impl Routing for RoutingService {
         } else {
             Some(
                 self.state
-                    .embed_texts(vec![spec.expertise.clone()])
+                    .embed_texts(vec![spec.expertise.clone()], deadline)
                     .await?
                     .remove(0),
             )
@@ -369,6 +374,7 @@ impl Routing for RoutingService {
     }
 
     async fn route(&self, r: Request<RouteRequest>) -> Result<Response<RouteResponse>, Status> {
+        let deadline = crate::deadline::of(&r);
         let r = r.into_inner();
         let priority = u8::try_from(r.priority)
             .ok()
@@ -383,7 +389,7 @@ impl Routing for RoutingService {
         let (vector, category) = if r.text.trim().is_empty() {
             (None, r.category.clone())
         } else {
-            let (v, inferred) = self.understand(&r.text).await?;
+            let (v, inferred) = self.understand(&r.text, deadline).await?;
             (
                 Some(v),
                 if r.category.is_empty() {

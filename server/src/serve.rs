@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
 
 /// A started server: its bound addresses and how to stop it.
 pub struct Running {
@@ -108,15 +109,22 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             stop: stop_rx.clone(),
         }),
     });
-    let answers = AnswersServer::from_arc(services.answers.clone())
-        .max_decoding_message_size(max_msg)
-        .max_encoding_message_size(max_msg);
+    // Services whose calls wait for the encoder learn their deadline as they arrive.
+    let answers = InterceptedService::new(
+        AnswersServer::from_arc(services.answers.clone())
+            .max_decoding_message_size(max_msg)
+            .max_encoding_message_size(max_msg),
+        crate::deadline::stamp,
+    );
     let admin = AdminServer::from_arc(services.admin.clone())
         .max_decoding_message_size(max_msg)
         .max_encoding_message_size(max_msg);
-    let routing = RoutingServer::from_arc(services.routing.clone())
-        .max_decoding_message_size(max_msg)
-        .max_encoding_message_size(max_msg);
+    let routing = InterceptedService::new(
+        RoutingServer::from_arc(services.routing.clone())
+            .max_decoding_message_size(max_msg)
+            .max_encoding_message_size(max_msg),
+        crate::deadline::stamp,
+    );
 
     let draining = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
