@@ -192,6 +192,11 @@ impl EncoderQueue {
         q.waiting() + q.busy.map_or(0, |b| b.questions)
     }
 
+    /// Texts waiting in `lane` (not yet taken into a batch).
+    pub fn waiting(&self, lane: Lane) -> usize {
+        self.shared.lock().lanes[lane.index()].len()
+    }
+
     /// The most texts that ever waited at once (the batch being encoded not counted):
     /// what admission let pile up.
     pub fn high_water(&self) -> usize {
