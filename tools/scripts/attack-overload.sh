@@ -9,7 +9,8 @@
 # Environment: KEFU_BIN (kefu, builds the index; default target/release/kefu),
 # KEFU_LOAD (default target/release/kefu-load), KEFU_MODEL_DIR (default
 # models/all-MiniLM-L6-v2), KEFU_ATTACK_PORT (gRPC port, default 50161),
-# KEFU_ATTACK_CALLERS (default "200 1500").
+# KEFU_ATTACK_CALLERS (default "200 1500"), KEFU_ATTACK_BACKOFF_MS (a refused
+# caller's pause before its next call, default 0: retry at once).
 set -euo pipefail
 
 server=${1:?usage: attack-overload.sh SERVER_BIN [SECONDS] [DEADLINE_MS]}
@@ -20,6 +21,7 @@ load=${KEFU_LOAD:-target/release/kefu-load}
 model=${KEFU_MODEL_DIR:-models/all-MiniLM-L6-v2}
 port=${KEFU_ATTACK_PORT:-50161}
 callers=${KEFU_ATTACK_CALLERS:-200 1500}
+backoff=${KEFU_ATTACK_BACKOFF_MS:-0}
 addr=127.0.0.1:$port
 
 for bin in "$server" "$kefu" "$load"; do
@@ -53,7 +55,7 @@ echo "| callers | deadline | calls | OK | p50 | p99 | first error | errors |"
 echo "|---|---|---|---|---|---|---|---|"
 for n in $callers; do
     for d in none "$deadline_ms"; do
-        args=(--addr "$addr" --concurrency "$n" --duration "$seconds" --unique --markdown-row)
+        args=(--addr "$addr" --concurrency "$n" --duration "$seconds" --unique --markdown-row --backoff-ms "$backoff")
         [[ $d == none ]] || args+=(--deadline-ms "$d")
         "$load" "${args[@]}" | grep '^| '
         sleep 1

@@ -48,6 +48,10 @@ struct Args {
     /// HTTP/2 connections the callers share [default: one per 100 callers].
     #[arg(long)]
     connections: Option<usize>,
+    /// After a failed call, a caller waits this many ms before its next one (0: retry at once,
+    /// a retry storm that competes with the server for CPU).
+    #[arg(long, default_value_t = 0)]
+    backoff_ms: u64,
     /// Also print one Markdown table row: callers, deadline, calls, OK, p50, p99, first error, errors.
     #[arg(long)]
     markdown_row: bool,
@@ -99,7 +103,13 @@ async fn main() -> Result<()> {
             questions.clone(),
             first_error.clone(),
         );
-        let (limit, unique, k, deadline_ms) = (a.requests, a.unique, a.k, a.deadline_ms);
+        let (limit, unique, k, deadline_ms, backoff) = (
+            a.requests,
+            a.unique,
+            a.k,
+            a.deadline_ms,
+            Duration::from_millis(a.backoff_ms),
+        );
         workers.push(tokio::spawn(async move {
             let mut local = Histogram::<u64>::new(3).expect("histogram");
             let mut local_codes = BTreeMap::<String, u64>::new();
@@ -139,6 +149,9 @@ async fn main() -> Result<()> {
                         format!("{:?}", s.code())
                     }
                 };
+                if code != "OK" && !backoff.is_zero() {
+                    tokio::time::sleep(backoff).await;
+                }
                 *local_codes.entry(code).or_default() += 1;
             }
             hist.lock().await.add(&local).expect("same bounds");
