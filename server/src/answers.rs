@@ -1,6 +1,7 @@
 //! `kefu.v1.Answers`: each RPC converts the request, calls the engine, converts back.
 
 use crate::config::MAX_EF;
+use crate::deadline;
 use crate::proto::answers_server::Answers;
 use crate::proto::{
     AskRequest, AskResponse, EmbedRequest, EmbedResponse, FilterClause, Hit, SearchRequest, SearchResponse,
@@ -23,6 +24,7 @@ impl From<EmbedFailure> for Status {
     fn from(e: EmbedFailure) -> Self {
         match e {
             EmbedFailure::Busy(_) => Status::resource_exhausted(e.to_string()),
+            EmbedFailure::Expired => Status::deadline_exceeded(e.to_string()),
             EmbedFailure::Encoder(_) | EmbedFailure::Stopped => Status::internal(e.to_string()),
         }
     }
@@ -99,7 +101,7 @@ impl AnswersService {
         .map_err(|e| Status::internal(format!("search task failed: {e}")))?
     }
 
-    async fn ask(&self, r: AskRequest) -> Result<AskResponse, Status> {
+    async fn ask(&self, r: AskRequest, deadline: Option<Instant>) -> Result<AskResponse, Status> {
         let start = Instant::now();
         let question = self.check_text("question", &r.question)?;
         let (k, ef) = self.k_and_ef(r.k, r.ef)?;
@@ -116,7 +118,7 @@ impl AnswersService {
             }
         }
         let t = Instant::now();
-        let (vector, cache_hit) = self.state.embed_question(&question).await?;
+        let (vector, cache_hit) = self.state.embed_question(&question, deadline).await?;
         let embed_us = t.elapsed().as_micros() as u64;
         self.state
             .metrics
@@ -144,7 +146,11 @@ impl AnswersService {
         })
     }
 
-    async fn search_rpc(&self, r: SearchRequest) -> Result<SearchResponse, Status> {
+    async fn search_rpc(
+        &self,
+        r: SearchRequest,
+        deadline: Option<Instant>,
+    ) -> Result<SearchResponse, Status> {
         let start = Instant::now();
         let (k, ef) = self.k_and_ef(r.k, r.ef)?;
         let filter = filter_from(&r.filters)?;
@@ -159,7 +165,7 @@ impl AnswersService {
             Some(search_request::Query::Text(text)) => {
                 let text = self.check_text("text", &text)?;
                 let t = Instant::now();
-                let (v, hit) = self.state.embed_question(&text).await?;
+                let (v, hit) = self.state.embed_question(&text, deadline).await?;
                 (v, (t.elapsed().as_micros() as u64, hit))
             }
         };
@@ -196,7 +202,7 @@ impl AnswersService {
         Ok((hits, timings, version))
     }
 
-    async fn embed(&self, r: EmbedRequest) -> Result<EmbedResponse, Status> {
+    async fn embed(&self, r: EmbedRequest, deadline: Option<Instant>) -> Result<EmbedResponse, Status> {
         let max = self.state.config.max_batch;
         if r.texts.is_empty() || r.texts.len() > max {
             return Err(Status::invalid_argument(format!(
@@ -207,7 +213,7 @@ impl AnswersService {
         for (i, t) in r.texts.iter().enumerate() {
             self.check_text(&format!("texts[{i}]"), t)?;
         }
-        let vectors = self.state.embed_texts(r.texts).await?;
+        let vectors = self.state.embed_texts(r.texts, deadline).await?;
         Ok(EmbedResponse {
             vectors: vectors.into_iter().map(|values| Vector { values }).collect(),
             dim: self.state.model.dim as u32,
@@ -256,21 +262,29 @@ impl Answers for AnswersService {
         &self,
         request: Request<crate::proto::ResolveRequest>,
     ) -> Result<Response<crate::proto::ResolveResponse>, Status> {
-        self.resolve_rpc(request.into_inner()).await.map(Response::new)
+        let deadline = deadline::of(&request);
+        self.resolve_rpc(request.into_inner(), deadline)
+            .await
+            .map(Response::new)
     }
 
     async fn ask(&self, request: Request<AskRequest>) -> Result<Response<AskResponse>, Status> {
-        AnswersService::ask(self, request.into_inner())
+        let deadline = deadline::of(&request);
+        AnswersService::ask(self, request.into_inner(), deadline)
             .await
             .map(Response::new)
     }
 
     async fn search(&self, request: Request<SearchRequest>) -> Result<Response<SearchResponse>, Status> {
-        self.search_rpc(request.into_inner()).await.map(Response::new)
+        let deadline = deadline::of(&request);
+        self.search_rpc(request.into_inner(), deadline)
+            .await
+            .map(Response::new)
     }
 
     async fn embed(&self, request: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
-        AnswersService::embed(self, request.into_inner())
+        let deadline = deadline::of(&request);
+        AnswersService::embed(self, request.into_inner(), deadline)
             .await
             .map(Response::new)
     }

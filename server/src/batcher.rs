@@ -1,113 +1,317 @@
 //! The encoder queue: one worker thread owns the encoder and embeds whatever
 //! is waiting, up to `max_batch` questions at once (continuous batching — no
-//! wait window, so a lone question goes straight through). The queue is
-//! bounded: when it is full a call fails at once instead of waiting.
+//! wait window, so a lone question goes straight through).
+//!
+//! Two lanes: interactive questions (Ask, Resolve, Search by text, the router's
+//! category inference) and bulk texts (Embed, agent expertise). The worker
+//! always takes interactive questions first; bulk texts go in chunks of at most
+//! [`BULK_CHUNK_CHARS`] characters, so a maximal Embed holds the encoder for one
+//! chunk at a time and interactive calls pass it between chunks.
+//!
+//! A call is admitted by time (see [`crate::admission`]): its expected wait —
+//! the work ahead of it in its lane times the measured time per question — must
+//! fit the budget and the caller's deadline, or it is refused at once. Queued
+//! questions whose caller gave up or whose deadline passed are dropped, never
+//! encoded.
 
+use crate::admission::{self, Refused, Throughput};
 use crate::metrics::Metrics;
 use kefu_engine::embed::{EmbedError, Encoder};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// Most characters of bulk text embedded in one encoder call (at least one text
+/// always goes): about a dozen questions, or one long text, so interactive
+/// calls never wait behind more than one such chunk.
+pub const BULK_CHUNK_CHARS: usize = 1024;
+
+/// Which queue a text waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// A customer is waiting: always encoded first.
+    Interactive,
+    /// Embed calls and agent expertise: encoded in chunks when no interactive question waits.
+    Bulk,
+}
+
+impl Lane {
+    fn index(self) -> usize {
+        match self {
+            Lane::Interactive => 0,
+            Lane::Bulk => 1,
+        }
+    }
+}
+
+/// Why a queued text got no vector.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failed {
+    #[error("encoder failed: {0}")]
+    Encoder(Arc<EmbedError>),
+    #[error("the call's deadline passed while its text waited for the encoder")]
+    Expired,
+}
+
 /// The worker's answer for one text.
-pub type Embedded = Result<Vec<f32>, Arc<EmbedError>>;
-type Reply = oneshot::Sender<Embedded>;
+pub type Embedded = Result<Vec<f32>, Failed>;
 
 struct Job {
     text: String,
-    reply: Reply,
+    reply: oneshot::Sender<Embedded>,
+    deadline: Option<Instant>,
 }
 
-/// The encoder queue was full: the caller should back off.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the encoder queue is full ({0} questions waiting); retry with backoff")]
-pub struct QueueFull(pub usize);
+/// The batch being encoded now: its lane, size and start.
+#[derive(Clone, Copy)]
+struct Busy {
+    lane: Lane,
+    questions: usize,
+    started: Instant,
+}
 
-/// Hands questions to the encoder worker.
+#[derive(Default)]
+struct Queues {
+    lanes: [VecDeque<Job>; 2],
+    busy: Option<Busy>,
+    throughput: [Throughput; 2],
+    high_water: usize,
+    stopped: bool,
+}
+
+impl Queues {
+    fn waiting(&self) -> usize {
+        self.lanes.iter().map(VecDeque::len).sum()
+    }
+
+    /// How long a text entering `lane` now would wait before its batch starts:
+    /// the rest of the batch being encoded, the interactive questions queued, and
+    /// for bulk also the bulk texts queued.
+    fn expected_wait(&self, lane: Lane, now: Instant) -> Duration {
+        let rest = self.busy.map_or(Duration::ZERO, |b| {
+            self.throughput[b.lane.index()]
+                .for_questions(b.questions)
+                .saturating_sub(now - b.started)
+        });
+        let interactive = self.throughput[0].for_questions(self.lanes[0].len());
+        let bulk = match lane {
+            Lane::Interactive => Duration::ZERO,
+            Lane::Bulk => self.throughput[1].for_questions(self.lanes[1].len()),
+        };
+        rest + interactive + bulk
+    }
+}
+
+struct Shared {
+    queues: Mutex<Queues>,
+    wake: Condvar,
+    batches: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Hands texts to the encoder worker, admitting them by expected wait.
 pub struct EncoderQueue {
-    tx: SyncSender<Job>,
-    depth: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     capacity: usize,
+    budget: Duration,
 }
 
 impl EncoderQueue {
     /// Starts the worker thread; it stops when the queue is dropped.
+    ///
+    /// `capacity` bounds the texts waiting (memory); `budget` bounds the expected wait (time).
     pub fn start(
         encoder: Arc<dyn Encoder>,
         capacity: usize,
         max_batch: usize,
+        budget: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let (tx, rx) = sync_channel(capacity);
-        let depth = Arc::new(AtomicUsize::new(0));
-        let worker_depth = depth.clone();
+        let shared = Arc::new(Shared {
+            queues: Mutex::new(Queues::default()),
+            wake: Condvar::new(),
+            batches: AtomicU64::new(0),
+        });
+        let worker_shared = shared.clone();
         std::thread::Builder::new()
             .name("kefu-encoder".into())
-            .spawn(move || worker(encoder, rx, max_batch.max(1), worker_depth, metrics))
+            .spawn(move || worker(encoder, worker_shared, max_batch.max(1), metrics))
             .expect("spawn encoder thread");
-        Self { tx, depth, capacity }
-    }
-
-    /// Queues one text; the receiver yields its vector. Fails at once when full.
-    pub fn submit(&self, text: String) -> Result<oneshot::Receiver<Embedded>, QueueFull> {
-        let (reply, rx) = oneshot::channel();
-        self.depth.fetch_add(1, Ordering::Relaxed);
-        match self.tx.try_send(Job { text, reply }) {
-            Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.depth.fetch_sub(1, Ordering::Relaxed);
-                Err(QueueFull(self.capacity))
-            }
+        Self {
+            shared,
+            capacity,
+            budget,
         }
     }
 
-    /// Questions waiting or being embedded.
+    /// Queues a call's texts in `lane`, all or none; each receiver yields one vector.
+    /// Refused at once when the expected wait exceeds the budget, or wait plus
+    /// encoding exceeds what is left of `deadline`, or the queue is full.
+    pub fn submit(
+        &self,
+        lane: Lane,
+        texts: Vec<String>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<oneshot::Receiver<Embedded>>, Refused> {
+        let now = Instant::now();
+        let mut q = self.shared.lock();
+        if q.waiting() + texts.len() > self.capacity {
+            return Err(Refused::Full(self.capacity));
+        }
+        let expected = q.expected_wait(lane, now);
+        let encode = q.throughput[lane.index()].for_questions(texts.len());
+        admission::admit(expected, encode, self.budget, deadline, now)?;
+        let receivers = texts
+            .into_iter()
+            .map(|text| {
+                let (reply, rx) = oneshot::channel();
+                q.lanes[lane.index()].push_back(Job {
+                    text,
+                    reply,
+                    deadline,
+                });
+                rx
+            })
+            .collect();
+        q.high_water = q.high_water.max(q.waiting());
+        drop(q);
+        self.shared.wake.notify_one();
+        Ok(receivers)
+    }
+
+    /// Texts waiting or being embedded.
     pub fn depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        let q = self.shared.lock();
+        q.waiting() + q.busy.map_or(0, |b| b.questions)
+    }
+
+    /// Texts waiting in `lane` (not yet taken into a batch).
+    pub fn waiting(&self, lane: Lane) -> usize {
+        self.shared.lock().lanes[lane.index()].len()
+    }
+
+    /// The most texts that ever waited at once (the batch being encoded not counted):
+    /// what admission let pile up.
+    pub fn high_water(&self) -> usize {
+        self.shared.lock().high_water
+    }
+
+    /// Encoder calls finished so far.
+    pub fn batches(&self) -> u64 {
+        self.shared.batches.load(Ordering::Relaxed)
+    }
+
+    /// The expected time per question in each lane now (interactive, bulk).
+    pub fn per_question(&self) -> (Duration, Duration) {
+        let q = self.shared.lock();
+        (q.throughput[0].per_question(), q.throughput[1].per_question())
     }
 }
 
-fn worker(
-    encoder: Arc<dyn Encoder>,
-    rx: Receiver<Job>,
-    max_batch: usize,
-    depth: Arc<AtomicUsize>,
-    metrics: Arc<Metrics>,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+impl Drop for EncoderQueue {
+    fn drop(&mut self) {
+        self.shared.lock().stopped = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+/// Removes jobs whose caller left or whose deadline passed (the latter are told so);
+/// returns how many went.
+fn prune(lane: &mut VecDeque<Job>, now: Instant) -> usize {
+    let before = lane.len();
+    let mut kept = VecDeque::with_capacity(before);
+    for job in lane.drain(..) {
+        if job.reply.is_closed() {
+            continue;
+        }
+        if job.deadline.is_some_and(|d| d <= now) {
+            let _ = job.reply.send(Err(Failed::Expired));
+            continue;
+        }
+        kept.push_back(job);
+    }
+    *lane = kept;
+    before - lane.len()
+}
+
+/// The next batch: interactive questions first, else one bulk chunk.
+fn take_batch(q: &mut Queues, max_batch: usize) -> Option<(Lane, Vec<Job>)> {
+    if !q.lanes[0].is_empty() {
+        let n = q.lanes[0].len().min(max_batch);
+        return Some((Lane::Interactive, q.lanes[0].drain(..n).collect()));
+    }
+    let bulk = &mut q.lanes[1];
+    let first = bulk.pop_front()?;
+    let mut chars = first.text.chars().count();
+    let mut batch = vec![first];
+    while batch.len() < max_batch {
+        let Some(next) = bulk.front() else { break };
+        let len = next.text.chars().count();
+        if chars + len > BULK_CHUNK_CHARS {
+            break;
+        }
+        chars += len;
+        batch.extend(bulk.pop_front());
+    }
+    Some((Lane::Bulk, batch))
+}
+
+fn worker(encoder: Arc<dyn Encoder>, shared: Arc<Shared>, max_batch: usize, metrics: Arc<Metrics>) {
+    loop {
+        let (lane, batch, waiting) = {
+            let mut q = shared.lock();
+            loop {
+                if q.stopped {
+                    return;
+                }
+                let now = Instant::now();
+                let [interactive, bulk] = &mut q.lanes;
+                let dropped = prune(interactive, now) + prune(bulk, now);
+                metrics.encoder_dropped.inc_by(dropped as u64);
+                if let Some((lane, batch)) = take_batch(&mut q, max_batch) {
+                    q.busy = Some(Busy {
+                        lane,
+                        questions: batch.len(),
+                        started: Instant::now(),
+                    });
+                    break (lane, batch, q.waiting());
+                }
+                q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        metrics.encoder_queue_depth.set((waiting + batch.len()) as i64);
+        metrics.encoder_batch_size.observe(batch.len() as f64);
+        let started = Instant::now();
+        let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
+        let result = encoder.embed(&texts);
+        let took = started.elapsed();
+        {
+            let mut q = shared.lock();
+            q.throughput[lane.index()].record(batch.len(), took);
+            q.busy = None;
+            metrics.encoder_queue_depth.set(q.waiting() as i64);
+        }
+        shared.batches.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(vectors) => {
+                for (job, v) in batch.into_iter().zip(vectors) {
+                    let _ = job.reply.send(Ok(v));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "encoder failed");
+                let e = Arc::new(e);
+                for job in batch {
+                    let _ = job.reply.send(Err(Failed::Encoder(e.clone())));
+                }
             }
         }
-        let taken = batch.len();
-        // A caller that gave up (deadline, cancel) dropped its receiver: skip it.
-        batch.retain(|j| !j.reply.is_closed());
-        metrics.encoder_dropped.inc_by((taken - batch.len()) as u64);
-        if !batch.is_empty() {
-            metrics.encoder_batch_size.observe(batch.len() as f64);
-            let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
-            match encoder.embed(&texts) {
-                Ok(vectors) => {
-                    for (job, v) in batch.into_iter().zip(vectors) {
-                        let _ = job.reply.send(Ok(v));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "encoder failed");
-                    let e = Arc::new(e);
-                    for job in batch {
-                        let _ = job.reply.send(Err(e.clone()));
-                    }
-                }
-            }
-        }
-        depth.fetch_sub(taken, Ordering::Relaxed);
-        metrics
-            .encoder_queue_depth
-            .set(depth.load(Ordering::Relaxed) as i64);
     }
 }

@@ -61,6 +61,10 @@ pub struct Config {
     /// Questions waiting for the encoder; more get RESOURCE_EXHAUSTED.
     #[arg(long, env = "KEFU_ENCODER_QUEUE", default_value_t = 1024)]
     pub encoder_queue: usize,
+    /// Refuse a question at once (RESOURCE_EXHAUSTED) when its expected wait for the
+    /// encoder (work queued ahead × measured time per question) exceeds this, in ms.
+    #[arg(long, env = "KEFU_ENCODER_WAIT_BUDGET_MS", default_value_t = 100)]
+    pub encoder_wait_budget_ms: u64,
     /// Embeddings kept in the cache.
     #[arg(long, env = "KEFU_CACHE_ENTRIES", default_value_t = 100_000)]
     pub cache_entries: u64,
@@ -175,6 +179,7 @@ impl Config {
             ("max_batch", self.max_batch),
             ("max_concurrent", self.max_concurrent),
             ("encoder_queue", self.encoder_queue),
+            ("encoder_wait_budget_ms", self.encoder_wait_budget_ms as usize),
             ("ef", self.ef as usize),
             ("routing_fsync_every", self.routing_fsync_every as usize),
             ("max_id_bytes", self.max_id_bytes),

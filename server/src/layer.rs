@@ -199,11 +199,13 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let (service, method) = self.calls.name(req.uri().path());
         let mut call = self.calls.begin(service, method, "grpc", req.headers());
         let timeout = grpc_timeout(req.headers());
-        call.deadline = timeout.map(|t| call.start + t);
+        call.deadline = timeout.and_then(|t| call.start.checked_add(t));
+        // Handlers that wait (for the encoder) learn the deadline from the request.
+        crate::deadline::stamp(req.extensions_mut(), timeout, call.start);
         let span = call.span.clone();
         if timeout.is_some_and(|t| t <= DEADLINE_LEAD) {
             let status = Status::deadline_exceeded("the caller's deadline passed before the call was served");
@@ -316,21 +318,7 @@ fn status_of(headers: &mut HeaderMap) -> Option<Status> {
 /// The caller's deadline from `grpc-timeout` (gRPC over HTTP/2: up to 8 digits and a
 /// unit H, M, S, m, u or n); a malformed value is ignored, as tonic ignores it.
 pub fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
+    crate::deadline::parse_timeout(headers.get("grpc-timeout")?.to_str().ok()?)
 }
 
 /// How a REST route's call ended, left in the response's extensions by the route.

@@ -4,14 +4,17 @@
 //!    and [`layer`] — what every call gets: permit, span, deadline, status codes, metrics
 //! 3. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back
 //! 4. [`state`] — the served index (swapped, never mutated), embedding cache, limits
-//! 5. [`batcher`] — the encoder worker with continuous batching and a bounded queue
+//! 5. [`batcher`] — the encoder worker with continuous batching, an interactive and a bulk lane;
+//!    [`admission`] — calls admitted by expected wait; [`deadline`] — a call's `grpc-timeout`
 //! 6. [`metrics`] / [`http`] — Prometheus metrics, /metrics, /healthz, /readyz
 //! 7. [`rest`] — the same unary RPCs as REST/JSON on the HTTP port, `/openapi.json`
 
 pub mod admin;
+pub mod admission;
 pub mod answers;
 pub mod batcher;
 pub mod config;
+pub mod deadline;
 pub mod http;
 pub mod layer;
 pub mod metrics;

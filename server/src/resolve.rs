@@ -21,7 +21,11 @@ const FALLBACK_LANGUAGE: &str = "en";
 static TICKETS: AtomicU64 = AtomicU64::new(0);
 
 impl AnswersService {
-    pub(crate) async fn resolve_rpc(&self, r: ResolveRequest) -> Result<ResolveResponse, Status> {
+    pub(crate) async fn resolve_rpc(
+        &self,
+        r: ResolveRequest,
+        deadline: Option<Instant>,
+    ) -> Result<ResolveResponse, Status> {
         let start = Instant::now();
         let question = self.check_text("question", &r.question)?;
         let customer = r.customer.clone().unwrap_or_default();
@@ -73,7 +77,7 @@ impl AnswersService {
 
         let lang = language::detect(&question, Some(&customer.language));
         let t = Instant::now();
-        let (vector, cache_hit) = self.state.embed_question(&question).await?;
+        let (vector, cache_hit) = self.state.embed_question(&question, deadline).await?;
         let embed_us = t.elapsed().as_micros() as u64;
         self.state
             .metrics

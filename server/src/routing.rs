@@ -261,8 +261,12 @@ impl RoutingService {
     }
 
     /// The embedding of a ticket's text, and the category of the answer index's top hit.
-    async fn understand(&self, text: &str) -> Result<(Vec<f32>, String), Status> {
-        let (v, _) = self.state.embed_question(text).await?;
+    async fn understand(
+        &self,
+        text: &str,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(Vec<f32>, String), Status> {
+        let (v, _) = self.state.embed_question(text, deadline).await?;
         let index = self.state.index();
         let vector = v.clone();
         let category = tokio::task::spawn_blocking(move || {
@@ -335,6 +339,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<Assignment, Status>> + Send>
 #[tonic::async_trait]
 impl Routing for RoutingService {
     async fn upsert_agent(&self, r: Request<UpsertAgentRequest>) -> Result<Response<RoutingEvents>, Status> {
+        let deadline = crate::deadline::of(&r);
         let r = r.into_inner();
         let agent = r
             .agent
@@ -350,7 +355,7 @@ impl Routing for RoutingService {
         } else {
             Some(
                 self.state
-                    .embed_texts(vec![spec.expertise.clone()])
+                    .embed_texts(vec![spec.expertise.clone()], deadline)
                     .await?
                     .remove(0),
             )
@@ -408,6 +413,7 @@ impl Routing for RoutingService {
     }
 
     async fn route(&self, r: Request<RouteRequest>) -> Result<Response<RouteResponse>, Status> {
+        let deadline = crate::deadline::of(&r);
         let r = r.into_inner();
         let priority = u8::try_from(r.priority)
             .ok()
@@ -435,7 +441,7 @@ impl Routing for RoutingService {
             .check_ticket(&ticket)
             .map_err(route_status)?;
         if !ticket.text.trim().is_empty() {
-            let (v, inferred) = self.understand(&ticket.text).await?;
+            let (v, inferred) = self.understand(&ticket.text, deadline).await?;
             ticket.vector = Some(v);
             if ticket.category.is_empty() {
                 ticket.category = inferred;

@@ -113,6 +113,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             stop: stop_rx.clone(),
         }),
     });
+    // Every call's deadline is stamped on it by the RPC layer (crate::layer) as it arrives.
     let answers = AnswersServer::from_arc(services.answers.clone())
         .max_decoding_message_size(max_msg)
         .max_encoding_message_size(max_msg);

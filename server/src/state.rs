@@ -1,7 +1,8 @@
 //! What every handler shares: the served index (swapped, never mutated), the
 //! encoder queue, the embedding cache, limits and metrics.
 
-use crate::batcher::{EncoderQueue, QueueFull};
+use crate::admission::Refused;
+use crate::batcher::{EncoderQueue, Failed, Lane};
 use crate::config::Config;
 use crate::metrics::{Metrics, RpcLabels, VersionLabel};
 use arc_swap::ArcSwap;
@@ -10,7 +11,8 @@ use kefu_engine::embed::{BertEncoder, EmbedError, Encoder, ModelId};
 use kefu_engine::index::{Index, IndexError, IndexRoot, LocateError};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,14 +68,47 @@ pub enum ReloadError {
 }
 
 /// Why a question's embedding could not be had.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EmbedFailure {
+    /// Not admitted: the expected wait does not fit the budget or the deadline (RESOURCE_EXHAUSTED).
     #[error(transparent)]
-    Busy(#[from] QueueFull),
+    Busy(#[from] Refused),
+    /// The caller's deadline passed while the text waited (DEADLINE_EXCEEDED).
+    #[error("the call's deadline passed while waiting for the encoder")]
+    Expired,
     #[error("encoder failed: {0}")]
     Encoder(Arc<EmbedError>),
     #[error("encoder stopped")]
     Stopped,
+}
+
+impl From<Failed> for EmbedFailure {
+    fn from(f: Failed) -> Self {
+        match f {
+            Failed::Encoder(e) => EmbedFailure::Encoder(e),
+            Failed::Expired => EmbedFailure::Expired,
+        }
+    }
+}
+
+/// Waits for the worker's vectors, giving up at `deadline`.
+async fn receive(
+    receivers: Vec<oneshot::Receiver<crate::batcher::Embedded>>,
+    deadline: Option<Instant>,
+) -> Result<Vec<Vec<f32>>, EmbedFailure> {
+    let all = async {
+        let mut out = Vec::with_capacity(receivers.len());
+        for rx in receivers {
+            out.push(rx.await.map_err(|_| EmbedFailure::Stopped)??);
+        }
+        Ok(out)
+    };
+    match deadline {
+        None => all.await,
+        Some(d) => tokio::time::timeout_at(d.into(), all)
+            .await
+            .unwrap_or(Err(EmbedFailure::Expired)),
+    }
 }
 
 /// Shared by every handler.
@@ -104,6 +139,7 @@ impl AppState {
             Arc::new(encoder),
             config.encoder_queue,
             config.max_batch,
+            Duration::from_millis(config.encoder_wait_budget_ms),
             metrics.clone(),
         );
         let state = Self {
@@ -203,9 +239,14 @@ impl AppState {
         Ok((serving, to))
     }
 
-    /// The question's embedding: from the cache, else from the encoder queue.
-    /// Concurrent misses for one text share a single encoder call.
-    pub async fn embed_question(&self, text: &str) -> Result<(Arc<Vec<f32>>, bool), EmbedFailure> {
+    /// The question's embedding: from the cache, else from the encoder's interactive lane.
+    /// Concurrent misses for one text share a single encoder call. Refused at once
+    /// when the expected wait does not fit; `Expired` when `deadline` passes first.
+    pub async fn embed_question(
+        &self,
+        text: &str,
+        deadline: Option<Instant>,
+    ) -> Result<(Arc<Vec<f32>>, bool), EmbedFailure> {
         let normalised = normalise(text);
         let key = format!("{}\u{0}{normalised}", self.model.sha256);
         if let Some(v) = self.cache.get(&key).await {
@@ -213,40 +254,35 @@ impl AppState {
             return Ok((v, true));
         }
         self.metrics.cache_misses.inc();
-        let v = self
-            .cache
-            .try_get_with(key, async {
-                let rx = self.encoder.submit(normalised)?;
-                match rx.await {
-                    Ok(Ok(v)) => Ok(Arc::new(v)),
-                    Ok(Err(e)) => Err(EmbedFailure::Encoder(e)),
-                    Err(_) => Err(EmbedFailure::Stopped),
-                }
-            })
-            .await
-            .map_err(|e: Arc<EmbedFailure>| match &*e {
-                EmbedFailure::Busy(q) => EmbedFailure::Busy(*q),
-                EmbedFailure::Encoder(x) => EmbedFailure::Encoder(x.clone()),
-                EmbedFailure::Stopped => EmbedFailure::Stopped,
-            })?;
-        Ok((v, false))
-    }
-
-    /// Embeds texts without the cache (the Embed RPC), batched by the queue.
-    pub async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedFailure> {
-        let receivers = texts
-            .into_iter()
-            .map(|t| self.encoder.submit(t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::with_capacity(receivers.len());
-        for rx in receivers {
-            match rx.await {
-                Ok(Ok(v)) => out.push(v),
-                Ok(Err(e)) => return Err(EmbedFailure::Encoder(e)),
-                Err(_) => return Err(EmbedFailure::Stopped),
+        loop {
+            let v = self
+                .cache
+                .try_get_with(key.clone(), async {
+                    let rx = self
+                        .encoder
+                        .submit(Lane::Interactive, vec![normalised.clone()], deadline)?;
+                    Ok(Arc::new(receive(rx, deadline).await?.remove(0)))
+                })
+                .await
+                .map_err(|e: Arc<EmbedFailure>| (*e).clone());
+            match v {
+                // A concurrent caller with an earlier deadline owned the shared
+                // encoder call and ran out of time: ours may still have some.
+                Err(EmbedFailure::Expired) if deadline.is_none_or(|d| Instant::now() < d) => continue,
+                v => return Ok((v?, false)),
             }
         }
-        Ok(out)
+    }
+
+    /// Embeds texts without the cache (the Embed RPC, agent expertise) in the
+    /// encoder's bulk lane: chunked, and passed by interactive questions.
+    pub async fn embed_texts(
+        &self,
+        texts: Vec<String>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Vec<f32>>, EmbedFailure> {
+        let receivers = self.encoder.submit(Lane::Bulk, texts, deadline)?;
+        receive(receivers, deadline).await
     }
 }
 

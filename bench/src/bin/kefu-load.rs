@@ -2,7 +2,10 @@
 //!
 //! N concurrent callers send questions for at most `--duration` seconds or
 //! `--requests` calls, whichever comes first, to a loopback server; it prints
-//! throughput, latency percentiles (HdrHistogram) and outcomes by status code.
+//! throughput, latency percentiles (HdrHistogram), outcomes by status code and
+//! the time to the first error. Callers share `--connections` HTTP/2
+//! connections (a server takes a bounded number of streams per connection), and
+//! `--deadline-ms` gives each call a gRPC deadline.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -39,6 +42,19 @@ struct Args {
     questions: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 5)]
     k: u32,
+    /// Per-call deadline in ms, sent as `grpc-timeout` (default: none).
+    #[arg(long)]
+    deadline_ms: Option<u64>,
+    /// HTTP/2 connections the callers share [default: one per 100 callers].
+    #[arg(long)]
+    connections: Option<usize>,
+    /// After a failed call, a caller waits this many ms before its next one (0: retry at once,
+    /// a retry storm that competes with the server for CPU).
+    #[arg(long, default_value_t = 0)]
+    backoff_ms: u64,
+    /// Also print one Markdown table row: callers, deadline, calls, OK, p50, p99, first error, errors.
+    #[arg(long)]
+    markdown_row: bool,
 }
 
 #[tokio::main]
@@ -60,9 +76,16 @@ async fn main() -> Result<()> {
     if questions.is_empty() {
         bail!("no questions to send");
     }
-    let client = AnswersClient::connect(format!("http://{}", a.addr))
-        .await
-        .context("connect")?;
+    let mut clients = Vec::new();
+    for _ in 0..a.connections.unwrap_or(a.concurrency.div_ceil(100)).max(1) {
+        clients.push(
+            AnswersClient::connect(format!("http://{}", a.addr))
+                .await
+                .context("connect")?,
+        );
+    }
+    // Microseconds from the start to the first failed call; u64::MAX while none failed.
+    let first_error = Arc::new(AtomicU64::new(u64::MAX));
     let sent = Arc::new(AtomicU64::new(0));
     let hits = Arc::new(AtomicU64::new(0));
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
@@ -71,15 +94,22 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..a.concurrency {
-        let (mut c, sent, hits, hist, codes, qs) = (
-            client.clone(),
+        let (mut c, sent, hits, hist, codes, qs, first_error) = (
+            clients[w % clients.len()].clone(),
             sent.clone(),
             hits.clone(),
             hist.clone(),
             codes.clone(),
             questions.clone(),
+            first_error.clone(),
         );
-        let (limit, unique, k) = (a.requests, a.unique, a.k);
+        let (limit, unique, k, deadline_ms, backoff) = (
+            a.requests,
+            a.unique,
+            a.k,
+            a.deadline_ms,
+            Duration::from_millis(a.backoff_ms),
+        );
         workers.push(tokio::spawn(async move {
             let mut local = Histogram::<u64>::new(3).expect("histogram");
             let mut local_codes = BTreeMap::<String, u64>::new();
@@ -90,18 +120,21 @@ async fn main() -> Result<()> {
                 }
                 let base = &qs[(n as usize + w) % qs.len()];
                 let question = if unique {
-                    format!("{base} (#{n})")
+                    // The process id too: a second run must not hit the first run's cache.
+                    format!("{base} (#{}-{n})", std::process::id())
                 } else {
                     base.clone()
                 };
                 let t = Instant::now();
-                let r = c
-                    .ask(AskRequest {
-                        question,
-                        k: Some(k),
-                        ..Default::default()
-                    })
-                    .await;
+                let mut request = tonic::Request::new(AskRequest {
+                    question,
+                    k: Some(k),
+                    ..Default::default()
+                });
+                if let Some(ms) = deadline_ms {
+                    request.set_timeout(Duration::from_millis(ms));
+                }
+                let r = c.ask(request).await;
                 let _ = local.record(t.elapsed().as_micros() as u64);
                 let code = match r {
                     Ok(resp) => {
@@ -110,8 +143,15 @@ async fn main() -> Result<()> {
                         }
                         "OK".to_string()
                     }
-                    Err(s) => format!("{:?}", s.code()),
+                    Err(s) => {
+                        let at = started.elapsed().as_micros() as u64;
+                        first_error.fetch_min(at, Ordering::Relaxed);
+                        format!("{:?}", s.code())
+                    }
                 };
+                if code != "OK" && !backoff.is_zero() {
+                    tokio::time::sleep(backoff).await;
+                }
                 *local_codes.entry(code).or_default() += 1;
             }
             hist.lock().await.add(&local).expect("same bounds");
@@ -140,8 +180,34 @@ async fn main() -> Result<()> {
         h.max()
     );
     println!("cache hits: {}", hits.load(Ordering::Relaxed));
-    for (code, n) in codes.lock().await.iter() {
+    let first = match first_error.load(Ordering::Relaxed) {
+        u64::MAX => "none".to_string(),
+        us => format!("{:.1} ms", us as f64 / 1e3),
+    };
+    println!("first error after: {first}");
+    let codes = codes.lock().await;
+    for (code, n) in codes.iter() {
         println!("{code}: {n}");
+    }
+    if a.markdown_row {
+        let errors: Vec<String> = codes
+            .iter()
+            .filter(|(c, _)| c.as_str() != "OK")
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        println!(
+            "| {} | {} | {total} | {} | {:.1} ms | {:.1} ms | {first} | {} |",
+            a.concurrency,
+            a.deadline_ms.map_or("none".to_string(), |d| format!("{d} ms")),
+            codes.get("OK").copied().unwrap_or(0),
+            h.value_at_quantile(0.5) as f64 / 1e3,
+            h.value_at_quantile(0.99) as f64 / 1e3,
+            if errors.is_empty() {
+                "none".to_string()
+            } else {
+                errors.join(", ")
+            },
+        );
     }
     Ok(())
 }
