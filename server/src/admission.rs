@@ -10,26 +10,65 @@ use std::time::{Duration, Instant};
 /// question of the 12-layer multilingual model, so a cold server is cautious.
 pub const INITIAL_SECONDS_PER_QUESTION: f64 = 0.025;
 
-/// Weight of the newest batch in the moving average: recent enough to follow a
+/// Weight of the newest batch in the moving sums: recent enough to follow a
 /// machine that slows down, smooth enough that one odd batch does not swing it.
 const EWMA_WEIGHT: f64 = 0.2;
 
-/// The encoder's recent speed: an exponentially weighted moving average of
-/// seconds per question over finished batches.
-#[derive(Debug, Clone, Copy, Default)]
+/// The encoder's recent speed as a batch cost `fixed + per_question · n`, fitted by
+/// least squares over exponentially weighted sums of finished batches. Queued
+/// questions are encoded together, so a wait is priced in batches of `max_batch`:
+/// pricing each question at a lone question's cost (which carries the fixed part)
+/// would overstate a queue's wait and refuse calls the encoder could take.
+#[derive(Debug, Clone, Copy)]
 pub struct Throughput {
-    seconds_per_question: Option<f64>,
+    max_batch: usize,
+    /// Weighted sums of 1, n, t, n², n·t over finished batches (n questions, t seconds).
+    sums: [f64; 5],
 }
 
 impl Throughput {
-    /// Time one question is expected to cost (the conservative default before any batch).
-    pub fn per_question(&self) -> Duration {
-        Duration::from_secs_f64(self.seconds_per_question.unwrap_or(INITIAL_SECONDS_PER_QUESTION))
+    /// No measurement yet; batches hold at most `max_batch` questions.
+    pub fn new(max_batch: usize) -> Self {
+        Self {
+            max_batch: max_batch.max(1),
+            sums: [0.0; 5],
+        }
     }
 
-    /// Time `n` questions are expected to cost.
+    /// (fixed seconds per batch, seconds per question), or None before any batch.
+    fn model(&self) -> Option<(f64, f64)> {
+        let [w, n, t, nn, nt] = self.sums;
+        if w <= 0.0 {
+            return None;
+        }
+        let var = w * nn - n * n;
+        // Batches of (nearly) one size say nothing about the split: all per question.
+        if var <= 1e-9 * w * nn {
+            return Some((0.0, t / n));
+        }
+        let per = ((w * nt - n * t) / var).max(0.0);
+        let fixed = ((t - per * n) / w).max(0.0);
+        if per == 0.0 {
+            return Some((0.0, t / n));
+        }
+        Some((fixed, per))
+    }
+
+    /// Time one question alone is expected to cost (the conservative default before any batch).
+    pub fn per_question(&self) -> Duration {
+        self.for_questions(1)
+    }
+
+    /// Time `n` queued questions are expected to cost, encoded in batches of `max_batch`.
     pub fn for_questions(&self, n: usize) -> Duration {
-        self.per_question().mul_f64(n as f64)
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        let secs = match self.model() {
+            None => INITIAL_SECONDS_PER_QUESTION * n as f64,
+            Some((fixed, per)) => fixed * n.div_ceil(self.max_batch) as f64 + per * n as f64,
+        };
+        Duration::from_secs_f64(secs)
     }
 
     /// Folds in a finished batch of `questions` that took `took`.
@@ -37,16 +76,20 @@ impl Throughput {
         if questions == 0 {
             return;
         }
-        let sample = took.as_secs_f64() / questions as f64;
-        self.seconds_per_question = Some(match self.seconds_per_question {
-            None => sample,
-            Some(old) => old + EWMA_WEIGHT * (sample - old),
-        });
+        let (n, t) = (questions as f64, took.as_secs_f64());
+        let first = self.sums[0] == 0.0;
+        for (sum, x) in self.sums.iter_mut().zip([1.0, n, t, n * n, n * t]) {
+            *sum = if first {
+                x
+            } else {
+                *sum * (1.0 - EWMA_WEIGHT) + EWMA_WEIGHT * x
+            };
+        }
     }
 
     /// True once a batch has been measured.
     pub fn measured(&self) -> bool {
-        self.seconds_per_question.is_some()
+        self.sums[0] > 0.0
     }
 }
 
@@ -113,24 +156,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_average_starts_cautious_then_follows_measurements() {
-        let mut t = Throughput::default();
+    fn the_model_starts_cautious_then_follows_measurements() {
+        let mut t = Throughput::new(32);
         assert!(!t.measured());
         assert_eq!(
             t.per_question(),
             Duration::from_secs_f64(INITIAL_SECONDS_PER_QUESTION)
         );
         t.record(10, Duration::from_millis(40));
-        assert_eq!(t.per_question(), Duration::from_millis(4));
-        t.record(1, Duration::from_millis(14));
-        // 4 ms + 0.2 × (14 − 4) ms
-        assert!((t.per_question().as_secs_f64() - 0.006).abs() < 1e-9);
+        assert!(
+            (t.per_question().as_secs_f64() - 0.004).abs() < 1e-9,
+            "one size: all per question"
+        );
         t.record(0, Duration::from_secs(9));
         assert!(
-            (t.per_question().as_secs_f64() - 0.006).abs() < 1e-9,
+            (t.per_question().as_secs_f64() - 0.004).abs() < 1e-9,
             "empty batches are ignored"
         );
-        assert_eq!(t.for_questions(5), t.per_question().mul_f64(5.0));
+    }
+
+    #[test]
+    fn a_fixed_cost_per_batch_is_paid_once_per_batch_of_the_queue() {
+        // Batches cost 3 ms + 1 ms per question.
+        let mut t = Throughput::new(8);
+        for n in [1, 4, 8, 2, 6, 1, 8, 3] {
+            t.record(n, Duration::from_secs_f64(0.003 + 0.001 * n as f64));
+        }
+        let close = |d: Duration, ms: f64| (d.as_secs_f64() * 1e3 - ms).abs() < 1e-6;
+        assert!(close(t.per_question(), 4.0), "{:?}", t.per_question());
+        // 20 queued questions run as 3 batches: 3·3 ms + 20·1 ms, not 20 lone questions (80 ms).
+        assert!(close(t.for_questions(20), 29.0), "{:?}", t.for_questions(20));
+        assert_eq!(t.for_questions(0), Duration::ZERO);
     }
 
     #[test]

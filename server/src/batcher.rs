@@ -72,7 +72,6 @@ struct Busy {
     started: Instant,
 }
 
-#[derive(Default)]
 struct Queues {
     lanes: [VecDeque<Job>; 2],
     busy: Option<Busy>,
@@ -82,6 +81,16 @@ struct Queues {
 }
 
 impl Queues {
+    fn new(max_batch: usize) -> Self {
+        Self {
+            lanes: Default::default(),
+            busy: None,
+            throughput: [Throughput::new(max_batch); 2],
+            high_water: 0,
+            stopped: false,
+        }
+    }
+
     fn waiting(&self) -> usize {
         self.lanes.iter().map(VecDeque::len).sum()
     }
@@ -135,7 +144,7 @@ impl EncoderQueue {
         metrics: Arc<Metrics>,
     ) -> Self {
         let shared = Arc::new(Shared {
-            queues: Mutex::new(Queues::default()),
+            queues: Mutex::new(Queues::new(max_batch.max(1))),
             wake: Condvar::new(),
             batches: AtomicU64::new(0),
         });
