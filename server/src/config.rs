@@ -77,6 +77,27 @@ pub struct Args {
     /// log is refused with the damaged byte offset [default: false].
     #[arg(long, env = "KEFU_ROUTING_SALVAGE", num_args = 0..=1, default_missing_value = "true")]
     pub routing_salvage: Option<bool>,
+    /// TOML file of API keys (`[[key]]` name, role, agents, sha256 of the secret); with any
+    /// key set, every call needs `authorization: Bearer <key>` [default: none; loopback only].
+    #[arg(long, env = "KEFU_API_KEYS_FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// One API key as NAME:ROLE:SHA256[:AGENT,AGENT…] (role answers, desk or admin);
+    /// repeatable, `;`-separated in KEFU_API_KEYS. Adds to --api-keys.
+    #[arg(long = "api-key", env = "KEFU_API_KEYS", value_delimiter = ';')]
+    pub api_key: Vec<String>,
+    /// PEM certificate chain: serve gRPC over TLS (with --tls-key).
+    #[arg(long, env = "KEFU_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "KEFU_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): gRPC clients must present a certificate it signed (mTLS).
+    #[arg(long, env = "KEFU_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Start even when a listener off loopback lacks TLS or API keys (or HTTP is off
+    /// loopback at all), with a warning in the log [default: false].
+    #[arg(long, env = "KEFU_INSECURE", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -110,6 +131,12 @@ struct FileConfig {
     routing_dir: Option<PathBuf>,
     routing_fsync_every: Option<u32>,
     routing_salvage: Option<bool>,
+    api_keys: Option<PathBuf>,
+    api_key: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    insecure: Option<bool>,
 }
 
 /// Widest search beam a call or the config may ask for.
@@ -140,6 +167,13 @@ pub struct Config {
     pub routing_dir: PathBuf,
     pub routing_fsync_every: u32,
     pub routing_salvage: bool,
+    /// Key file and inline key entries; neither means no key checks (see `auth`).
+    pub api_keys: Option<PathBuf>,
+    pub api_key: Vec<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+    pub insecure: bool,
 }
 
 /// A configuration that cannot run.
@@ -163,6 +197,8 @@ pub enum ConfigError {
         value: String,
         range: &'static str,
     },
+    #[error("{name} needs {needs}")]
+    Requires { name: &'static str, needs: &'static str },
 }
 
 impl Config {
@@ -225,6 +261,15 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("data/routing")),
             routing_fsync_every: a.routing_fsync_every.or(f.routing_fsync_every).unwrap_or(1),
             routing_salvage: a.routing_salvage.or(f.routing_salvage).unwrap_or(false),
+            api_keys: a.api_keys.or(f.api_keys),
+            api_key: Some(a.api_key)
+                .filter(|k| !k.is_empty())
+                .or(f.api_key)
+                .unwrap_or_default(),
+            tls_cert: a.tls_cert.or(f.tls_cert),
+            tls_key: a.tls_key.or(f.tls_key),
+            tls_client_ca: a.tls_client_ca.or(f.tls_client_ca),
+            insecure: a.insecure.or(f.insecure).unwrap_or(false),
         };
         for (name, v) in [
             ("max_question_chars", c.max_question_chars),
@@ -247,6 +292,20 @@ impl Config {
                 value: c.ef.to_string(),
                 range: "between 1 and 4096",
             });
+        }
+        for (name, set, needs, other) in [
+            ("tls_cert", c.tls_cert.is_some(), "tls_key", c.tls_key.is_some()),
+            ("tls_key", c.tls_key.is_some(), "tls_cert", c.tls_cert.is_some()),
+            (
+                "tls_client_ca",
+                c.tls_client_ca.is_some(),
+                "tls_cert",
+                c.tls_cert.is_some(),
+            ),
+        ] {
+            if set && !other {
+                return Err(ConfigError::Requires { name, needs });
+            }
         }
         if let Some(t) = c.answer_threshold
             && !(0.0..=1.0).contains(&t)
