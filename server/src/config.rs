@@ -372,6 +372,31 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_come_in_pairs_and_keys_come_from_env_entries() {
+        let args = Args::parse_from(["kefu-server", "--index", "/x", "--tls-cert", "c.pem"]);
+        assert_eq!(
+            Config::load(args).unwrap_err().to_string(),
+            "tls_cert needs tls_key"
+        );
+        let args = Args::parse_from(["kefu-server", "--index", "/x", "--tls-client-ca", "ca.pem"]);
+        assert_eq!(
+            Config::load(args).unwrap_err().to_string(),
+            "tls_client_ca needs tls_cert"
+        );
+        let args = Args::parse_from([
+            "kefu-server",
+            "--index",
+            "/x",
+            "--api-key",
+            "a:admin:00;b:answers:11",
+        ]);
+        assert_eq!(
+            Config::load(args).unwrap().api_key,
+            ["a:admin:00", "b:answers:11"]
+        );
+    }
+
+    #[test]
     fn zero_limits_are_rejected_by_name() {
         let args = Args::parse_from(["kefu-server", "--index", "/x", "--max-k", "0"]);
         let err = Config::load(args).unwrap_err();

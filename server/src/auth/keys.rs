@@ -290,7 +290,9 @@ mod tests {
             (format!("a:answers:{}:ana", hash_secret("x")), "only to desk keys"),
         ];
         for (entry, words) in bad {
-            let err = KeyRing::load(None, &[entry.clone()]).unwrap_err().to_string();
+            let err = KeyRing::load(None, std::slice::from_ref(&entry))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(words), "{entry}: {err}");
         }
         let twice = vec![
