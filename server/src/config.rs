@@ -122,6 +122,33 @@ pub struct Config {
     /// Characters of a ticket's text shown in GetQueue; longer texts are cut and marked.
     #[arg(long, env = "KEFU_QUEUE_TEXT_CHARS", default_value_t = 280)]
     pub queue_text_chars: usize,
+    /// TOML file of API keys (`[[key]]` name, role, agents, sha256 of the secret); with any
+    /// key set, every call needs `authorization: Bearer <key>` (none: no key checks, loopback only).
+    #[arg(long, env = "KEFU_API_KEYS_FILE")]
+    #[serde(default)]
+    pub api_keys: Option<PathBuf>,
+    /// One API key as NAME:ROLE:SHA256[:AGENT,AGENT…] (role answers, desk or admin);
+    /// repeatable, `;`-separated in KEFU_API_KEYS. Adds to --api-keys.
+    #[arg(long = "api-key", env = "KEFU_API_KEYS", value_delimiter = ';')]
+    #[serde(default)]
+    pub api_key: Vec<String>,
+    /// PEM certificate chain: serve gRPC over TLS (with --tls-key).
+    #[arg(long, env = "KEFU_TLS_CERT")]
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "KEFU_TLS_KEY")]
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): gRPC clients must present a certificate it signed (mTLS).
+    #[arg(long, env = "KEFU_TLS_CLIENT_CA")]
+    #[serde(default)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Start even when a listener off loopback lacks TLS or API keys (or HTTP is off
+    /// loopback at all), with a warning in the log.
+    #[arg(long, env = "KEFU_INSECURE", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: bool,
 }
 
 /// A path, where empty means "not given" (clap's own path parser refuses the empty default).
@@ -215,6 +242,30 @@ impl Config {
                 self.queue_page_size.to_string(),
                 format!("must be at most max_queue_page ({})", self.max_queue_page),
             ));
+        }
+        for (name, set, needs, other) in [
+            (
+                "tls_cert",
+                self.tls_cert.is_some(),
+                "tls_key",
+                self.tls_key.is_some(),
+            ),
+            (
+                "tls_key",
+                self.tls_key.is_some(),
+                "tls_cert",
+                self.tls_cert.is_some(),
+            ),
+            (
+                "tls_client_ca",
+                self.tls_client_ca.is_some(),
+                "tls_cert",
+                self.tls_cert.is_some(),
+            ),
+        ] {
+            if set && !other {
+                return Err(bad(name, "set".into(), format!("needs {needs}")));
+            }
         }
         if let Some(t) = self.answer_threshold
             && !(0.0..=1.0).contains(&t)

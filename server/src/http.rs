@@ -14,9 +14,10 @@ pub fn router(
     state: Arc<AppState>,
     draining: Arc<AtomicBool>,
     services: Arc<crate::rest::Services>,
+    gate: Arc<crate::auth::Gate>,
 ) -> Router {
     let metrics_state = state.clone();
-    let rest = crate::rest::router(services, state.config.max_message_bytes);
+    let rest = crate::rest::router(services, state.config.max_message_bytes, gate);
     Router::new()
         .route(
             "/metrics",

@@ -1,17 +1,19 @@
 //! kefu-server: adapts gRPC to kefu-engine calls. Read it in the order a call meets it:
 //! 1. [`config`] — one settings struct filled by flags, `KEFU_*` environment and the TOML file
-//! 2. [`serve`] — listeners, health, reflection, signals, graceful shutdown
+//! 2. [`auth`] — API keys with roles, TLS, and the rule that an open server stays on loopback
+//! 3. [`serve`] — listeners, health, reflection, signals, graceful shutdown
 //!    and [`layer`] — what every call gets: permit, span, deadline, status codes, metrics
-//! 3. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back
-//! 4. [`state`] — the served index (swapped, never mutated), embedding cache, limits
-//! 5. [`batcher`] — the encoder worker with continuous batching, an interactive and a bulk lane;
+//! 4. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back
+//! 5. [`state`] — the served index (swapped, never mutated), embedding cache, limits
+//! 6. [`batcher`] — the encoder worker with continuous batching, an interactive and a bulk lane;
 //!    [`admission`] — calls admitted by expected wait; [`deadline`] — a call's `grpc-timeout`
-//! 6. [`metrics`] / [`http`] — Prometheus metrics, /metrics, /healthz, /readyz
-//! 7. [`rest`] — the same unary RPCs as REST/JSON on the HTTP port, `/openapi.json`
+//! 7. [`metrics`] / [`http`] — Prometheus metrics, /metrics, /healthz, /readyz
+//! 8. [`rest`] — the same unary RPCs as REST/JSON on the HTTP port, `/openapi.json`
 
 pub mod admin;
 pub mod admission;
 pub mod answers;
+pub mod auth;
 pub mod batcher;
 pub mod config;
 pub mod deadline;

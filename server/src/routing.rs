@@ -3,6 +3,7 @@
 //! publishes the assignments a command made to agent desktops, under the same
 //! lock, from the outcome itself.
 
+use crate::auth::{Caller, caller};
 use crate::proto::routing_server::Routing;
 use crate::proto::{
     self, AgentState, Assignment, CompleteRequest, GetAgentRequest, GetQueueRequest, GetQueueResponse,
@@ -67,6 +68,18 @@ impl Desk {
             }
         }
         Ok(out)
+    }
+
+    /// Runs `command` only if `allow` accepts the state it would change, under the one
+    /// lock: a ticket cannot move to another agent between the check and the change.
+    pub fn execute_if(
+        &self,
+        command: Command,
+        allow: impl FnOnce(&route::Router) -> Result<(), Status>,
+    ) -> Result<Vec<Outcome>, Status> {
+        let mut r = self.router.lock().unwrap_or_else(|e| e.into_inner());
+        allow(r.router())?;
+        self.execute_locked(&mut r, command).map_err(route_status)
     }
 
     /// Re-examines waiting tickets (their rings widen with time); nothing to do on an empty queue.
@@ -260,6 +273,25 @@ impl RoutingService {
             .map_err(route_status)
     }
 
+    /// Runs a command on a ticket only if `caller` may handle it: a desk key only the
+    /// tickets open with its agents.
+    async fn run_on_ticket(
+        &self,
+        caller: Caller,
+        ticket: String,
+        command: Command,
+    ) -> Result<Vec<Outcome>, Status> {
+        let desk = self.desk.clone();
+        tokio::task::spawn_blocking(move || {
+            desk.execute_if(command, |r| {
+                let holder = r.state().assignments.get(&ticket).map(|a| a.agent.as_str());
+                caller.may_handle_ticket(&ticket, holder)
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(format!("routing task failed: {e}")))?
+    }
+
     /// The embedding of a ticket's text, and the category of the answer index's top hit.
     async fn understand(
         &self,
@@ -394,6 +426,7 @@ impl Routing for RoutingService {
     }
 
     async fn set_presence(&self, r: Request<SetPresenceRequest>) -> Result<Response<RoutingEvents>, Status> {
+        caller(&r)?.may_act_for(&r.get_ref().agent_id)?;
         let r = r.into_inner();
         self.state
             .config
@@ -468,33 +501,33 @@ impl Routing for RoutingService {
     }
 
     async fn complete(&self, r: Request<CompleteRequest>) -> Result<Response<RoutingEvents>, Status> {
+        let who = caller(&r)?.clone();
         let ticket = r.into_inner().ticket_id;
         self.state
             .config
             .route_limits()
             .ticket_id(&ticket)
             .map_err(route_status)?;
-        let out = self
-            .run(Command::Complete {
-                ticket,
-                now_ms: now_ms(),
-            })
-            .await?;
+        let command = Command::Complete {
+            ticket: ticket.clone(),
+            now_ms: now_ms(),
+        };
+        let out = self.run_on_ticket(who, ticket, command).await?;
         Ok(Response::new(events(&out)))
     }
 
     async fn transfer(&self, r: Request<TransferRequest>) -> Result<Response<RoutingEvents>, Status> {
+        let who = caller(&r)?.clone();
         let r = r.into_inner();
         let limits = self.state.config.route_limits();
         limits.ticket_id(&r.ticket_id).map_err(route_status)?;
         limits.agent_id(&r.to_agent_id).map_err(route_status)?;
-        let out = self
-            .run(Command::Transfer {
-                ticket: r.ticket_id,
-                to: Some(r.to_agent_id).filter(|a| !a.is_empty()),
-                now_ms: now_ms(),
-            })
-            .await?;
+        let command = Command::Transfer {
+            ticket: r.ticket_id.clone(),
+            to: Some(r.to_agent_id).filter(|a| !a.is_empty()),
+            now_ms: now_ms(),
+        };
+        let out = self.run_on_ticket(who, r.ticket_id, command).await?;
         Ok(Response::new(events(&out)))
     }
 
@@ -533,6 +566,7 @@ impl Routing for RoutingService {
     }
 
     async fn get_agent(&self, r: Request<GetAgentRequest>) -> Result<Response<AgentState>, Status> {
+        caller(&r)?.may_act_for(&r.get_ref().agent_id)?;
         let id = r.into_inner().agent_id;
         self.state
             .config
@@ -555,6 +589,7 @@ impl Routing for RoutingService {
         &self,
         r: Request<WatchAssignmentsRequest>,
     ) -> Result<Response<Self::WatchAssignmentsStream>, Status> {
+        caller(&r)?.may_act_for(&r.get_ref().agent_id)?;
         let agent = r.into_inner().agent_id;
         self.state
             .config

@@ -43,6 +43,31 @@ impl Running {
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let listen = config.listen;
     let metrics_addr = config.metrics;
+    // Who may call, checked before anything slow loads: a refused start fails at once.
+    let keys = crate::auth::KeyRing::load(config.api_keys.as_deref(), &config.api_key)?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::auth::tls::server_config(cert, key, config.tls_client_ca.as_deref())
+                .map_err(StartError::Tls)?,
+        ),
+        _ => None,
+    };
+    crate::auth::exposure(
+        listen,
+        metrics_addr,
+        crate::auth::Protection {
+            keys: keys.is_some(),
+            tls: tls.is_some(),
+            client_ca: config.tls_client_ca.is_some(),
+            insecure: config.insecure,
+        },
+    )
+    .map_err(StartError::Exposed)?;
+    match &keys {
+        Some(k) => tracing::info!(keys = k.len(), "API keys required on gRPC and REST"),
+        None => tracing::info!("no API keys: every caller may do everything (loopback only)"),
+    }
+    let gate = Arc::new(crate::auth::Gate::new(keys));
     let max_msg = config.max_message_bytes;
     let watch_secs = config.watch_secs;
     let log = kefu_engine::route::LogOptions {
@@ -129,8 +154,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let mut rx = stop_rx.clone();
     let reporter = health_reporter.clone();
-    let grpc = tonic::transport::Server::builder()
+    let tls_on = tls.is_some();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| StartError::Tls(error_chain(&e)))?;
+    }
+    let grpc = builder
+        // Outer first: every call is counted (refused keys too), then the key is checked.
         .layer(crate::layer::RpcLayer::new(calls))
+        .layer(crate::auth::GrpcGateLayer::new(gate.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -150,7 +184,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             tracing::error!(error = %e, "gRPC server failed");
         }
     }));
-    tracing::info!(%grpc_addr, "gRPC listening");
+    tracing::info!(%grpc_addr, tls = tls_on, "gRPC listening");
 
     let http_addr = match metrics_addr {
         None => None,
@@ -159,7 +193,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 .await
                 .map_err(|e| StartError::Bind { addr, source: e })?;
             let bound = l.local_addr().map_err(|e| StartError::Bind { addr, source: e })?;
-            let app = crate::http::router(state.clone(), draining.clone(), services.clone());
+            let app = crate::http::router(state.clone(), draining.clone(), services.clone(), gate.clone());
             let mut rx = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
                 let _ = axum::serve(l, app)
@@ -203,6 +237,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         draining,
         tasks,
     })
+}
+
+/// An error and its sources on one line (tonic's transport errors say little on their own).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    s
 }
 
 /// Reloads when the root's `current` names a version other than the served one.

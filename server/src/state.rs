@@ -27,6 +27,12 @@ pub enum StartError {
     Mismatch(String),
     #[error("routing state: {0}")]
     Routing(#[from] kefu_engine::route::RouteError),
+    #[error("API keys: {0}")]
+    Keys(#[from] crate::auth::keys::KeyError),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Exposed(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,

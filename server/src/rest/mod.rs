@@ -15,6 +15,7 @@ pub mod openapi;
 
 use crate::admin::AdminService;
 use crate::answers::AnswersService;
+use crate::auth::{Caller, Gate};
 use crate::proto::admin_server::Admin;
 use crate::proto::answers_server::Answers;
 use crate::proto::routing_server::Routing;
@@ -27,7 +28,7 @@ use crate::routing::RoutingService;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Path, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -76,8 +77,8 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Proto(r): Proto<ResolveRequest>| async move {
-                    reply(Answers::resolve(&*s.answers, tonic::Request::new(r)).await)
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Proto(r): Proto<ResolveRequest>| async move {
+                    reply(Answers::resolve(&*s.answers, as_caller(c, r)).await)
                 },
             )
         },
@@ -90,8 +91,8 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Proto(r): Proto<AskRequest>| async move {
-                    reply(Answers::ask(&*s.answers, tonic::Request::new(r)).await)
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Proto(r): Proto<AskRequest>| async move {
+                    reply(Answers::ask(&*s.answers, as_caller(c, r)).await)
                 },
             )
         },
@@ -104,8 +105,8 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Proto(r): Proto<SearchRequest>| async move {
-                    reply(Answers::search(&*s.answers, tonic::Request::new(r)).await)
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Proto(r): Proto<SearchRequest>| async move {
+                    reply(Answers::search(&*s.answers, as_caller(c, r)).await)
                 },
             )
         },
@@ -118,8 +119,8 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Proto(r): Proto<EmbedRequest>| async move {
-                    reply(Answers::embed(&*s.answers, tonic::Request::new(r)).await)
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Proto(r): Proto<EmbedRequest>| async move {
+                    reply(Answers::embed(&*s.answers, as_caller(c, r)).await)
                 },
             )
         },
@@ -132,8 +133,8 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Proto(r): Proto<ReloadRequest>| async move {
-                    reply(Admin::reload(&*s.admin, tonic::Request::new(r)).await)
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Proto(r): Proto<ReloadRequest>| async move {
+                    reply(Admin::reload(&*s.admin, as_caller(c, r)).await)
                 },
             )
         },
@@ -144,9 +145,12 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Admin/Info",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>| async move {
-                reply(Admin::info(&*s.admin, tonic::Request::new(InfoRequest {})).await)
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Extension(c): Extension<Caller>| async move {
+                    reply(Admin::info(&*s.admin, as_caller(c, InfoRequest {})).await)
+                },
+            )
         },
     },
     Route {
@@ -157,8 +161,10 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Proto(r): Proto<UpsertAgentRequest>| async move {
-                    reply(Routing::upsert_agent(&*s.routing, tonic::Request::new(r)).await)
+                |State(s): State<Rest>,
+                 Extension(c): Extension<Caller>,
+                 Proto(r): Proto<UpsertAgentRequest>| async move {
+                    reply(Routing::upsert_agent(&*s.routing, as_caller(c, r)).await)
                 },
             )
         },
@@ -171,9 +177,9 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Path(agent_id): Path<String>| async move {
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Path(agent_id): Path<String>| async move {
                     let r = RemoveAgentRequest { agent_id };
-                    reply(Routing::remove_agent(&*s.routing, tonic::Request::new(r)).await)
+                    reply(Routing::remove_agent(&*s.routing, as_caller(c, r)).await)
                 },
             )
         },
@@ -186,11 +192,14 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Path(id): Path<String>, Proto(mut r): Proto<SetPresenceRequest>| async move {
+                |State(s): State<Rest>,
+                 Extension(c): Extension<Caller>,
+                 Path(id): Path<String>,
+                 Proto(mut r): Proto<SetPresenceRequest>| async move {
                     if let Err(f) = id_from_path(&mut r.agent_id, id) {
                         return f.into_response();
                     }
-                    reply(Routing::set_presence(&*s.routing, tonic::Request::new(r)).await)
+                    reply(Routing::set_presence(&*s.routing, as_caller(c, r)).await)
                 },
             )
         },
@@ -203,8 +212,8 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Proto(r): Proto<RouteRequest>| async move {
-                    reply(Routing::route(&*s.routing, tonic::Request::new(r)).await)
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Proto(r): Proto<RouteRequest>| async move {
+                    reply(Routing::route(&*s.routing, as_caller(c, r)).await)
                 },
             )
         },
@@ -217,8 +226,8 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Proto(r): Proto<CompleteRequest>| async move {
-                    reply(Routing::complete(&*s.routing, tonic::Request::new(r)).await)
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Proto(r): Proto<CompleteRequest>| async move {
+                    reply(Routing::complete(&*s.routing, as_caller(c, r)).await)
                 },
             )
         },
@@ -231,8 +240,8 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Proto(r): Proto<TransferRequest>| async move {
-                    reply(Routing::transfer(&*s.routing, tonic::Request::new(r)).await)
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Proto(r): Proto<TransferRequest>| async move {
+                    reply(Routing::transfer(&*s.routing, as_caller(c, r)).await)
                 },
             )
         },
@@ -243,12 +252,15 @@ pub static ROUTES: &[Route] = &[
         rpc: "kefu.v1.Routing/GetQueue",
         id_field: None,
         mount: |m| {
-            on(m, |State(s): State<Rest>, uri: axum::http::Uri| async move {
-                match queue_request(uri.query().unwrap_or("")) {
-                    Ok(r) => reply(Routing::get_queue(&*s.routing, tonic::Request::new(r)).await),
-                    Err(e) => reply::<GetQueueResponse>(Err(e)),
-                }
-            })
+            on(
+                m,
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, uri: axum::http::Uri| async move {
+                    match queue_request(uri.query().unwrap_or("")) {
+                        Ok(r) => reply(Routing::get_queue(&*s.routing, as_caller(c, r)).await),
+                        Err(e) => reply::<GetQueueResponse>(Err(e)),
+                    }
+                },
+            )
         },
     },
     Route {
@@ -259,9 +271,9 @@ pub static ROUTES: &[Route] = &[
         mount: |m| {
             on(
                 m,
-                |State(s): State<Rest>, Path(agent_id): Path<String>| async move {
+                |State(s): State<Rest>, Extension(c): Extension<Caller>, Path(agent_id): Path<String>| async move {
                     let r = GetAgentRequest { agent_id };
-                    reply(Routing::get_agent(&*s.routing, tonic::Request::new(r)).await)
+                    reply(Routing::get_agent(&*s.routing, as_caller(c, r)).await)
                 },
             )
         },
@@ -269,15 +281,20 @@ pub static ROUTES: &[Route] = &[
 ];
 
 /// The REST routes, `/openapi.json` and the index page at `/`. Request bodies are
-/// bounded by `max_body` bytes, the same limit as a gRPC message.
-pub fn router(services: Arc<Services>, max_body: usize) -> Router {
+/// bounded by `max_body` bytes, the same limit as a gRPC message. Each route passes the
+/// `gate` for its RPC first, with the same keys and roles as gRPC.
+pub fn router(services: Arc<Services>, max_body: usize, gate: Arc<Gate>) -> Router {
     let mut api = Router::new();
     for r in ROUTES {
         let filter = MethodFilter::try_from(r.method.clone()).expect("route methods are standard verbs");
-        let (calls, rpc) = (services.calls.clone(), r.rpc);
+        let (calls, gate, rpc) = (services.calls.clone(), gate.clone(), r.rpc);
+        // As over gRPC: every call counted (outer), then its key checked.
         let counted =
             axum::middleware::from_fn(move |req, next| crate::layer::rest(calls.clone(), rpc, req, next));
-        api = api.route(r.path, (r.mount)(filter).layer(counted));
+        let gated = axum::middleware::from_fn(move |req, next| {
+            crate::auth::layer::rest_gate(gate.clone(), rpc, req, next)
+        });
+        api = api.route(r.path, (r.mount)(filter).route_layer(gated).layer(counted));
     }
     api.layer(DefaultBodyLimit::max(max_body))
         .with_state(services)
@@ -299,6 +316,13 @@ pub fn router(services: Arc<Services>, max_body: usize) -> Router {
                 )
             }),
         )
+}
+
+/// The gRPC request a route hands its handler, carrying the caller the gate admitted.
+fn as_caller<T>(caller: Caller, message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.extensions_mut().insert(caller);
+    r
 }
 
 /// A request message read from a JSON body in the proto3 JSON mapping. An empty body is
