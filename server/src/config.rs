@@ -77,6 +77,11 @@ pub struct Args {
     /// log is refused with the damaged byte offset [default: false].
     #[arg(long, env = "KEFU_ROUTING_SALVAGE", num_args = 0..=1, default_missing_value = "true")]
     pub routing_salvage: Option<bool>,
+    /// Routing is served by the replica at this address (host:port): this one opens no
+    /// routing log, answers Routing calls FAILED_PRECONDITION naming it, and files
+    /// Resolve handoffs there [default: routing is served here].
+    #[arg(long, env = "KEFU_ROUTER")]
+    pub router: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -110,6 +115,7 @@ struct FileConfig {
     routing_dir: Option<PathBuf>,
     routing_fsync_every: Option<u32>,
     routing_salvage: Option<bool>,
+    router: Option<String>,
 }
 
 /// Widest search beam a call or the config may ask for.
@@ -140,6 +146,8 @@ pub struct Config {
     pub routing_dir: PathBuf,
     pub routing_fsync_every: u32,
     pub routing_salvage: bool,
+    /// Address of the replica that owns the routing log, when it is not this one.
+    pub router: Option<String>,
 }
 
 /// A configuration that cannot run.
@@ -225,6 +233,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("data/routing")),
             routing_fsync_every: a.routing_fsync_every.or(f.routing_fsync_every).unwrap_or(1),
             routing_salvage: a.routing_salvage.or(f.routing_salvage).unwrap_or(false),
+            router: a.router.or(f.router),
         };
         for (name, v) in [
             ("max_question_chars", c.max_question_chars),
@@ -255,6 +264,16 @@ impl Config {
                 name: "answer_threshold",
                 value: t.to_string(),
                 range: "between 0 and 1",
+            });
+        }
+        if let Some(r) = &c.router
+            && r.rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err(ConfigError::OutOfRange {
+                name: "router",
+                value: r.clone(),
+                range: "host:port of the replica that owns the routing log",
             });
         }
         Ok(c)

@@ -1,7 +1,8 @@
 //! kefu-server: adapts gRPC to kefu-engine calls. Read it in the order a call meets it:
 //! 1. [`config`] — flags, `KEFU_*` environment, TOML file
 //! 2. [`serve`] — listeners, health, reflection, signals, graceful shutdown
-//! 3. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back
+//! 3. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back;
+//!    [`home`] — whether routing runs here or at the router replica (`--router`)
 //! 4. [`state`] — the served index (swapped, never mutated), embedding cache, limits
 //! 5. [`batcher`] — the encoder worker with continuous batching and a bounded queue
 //! 6. [`metrics`] / [`http`] — Prometheus metrics, /metrics, /healthz, /readyz
@@ -11,6 +12,7 @@ pub mod admin;
 pub mod answers;
 pub mod batcher;
 pub mod config;
+pub mod home;
 pub mod http;
 pub mod metrics;
 pub mod resolve;

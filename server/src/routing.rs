@@ -87,7 +87,8 @@ impl Desk {
 
 pub struct RoutingService {
     pub state: Arc<AppState>,
-    pub desk: Arc<Desk>,
+    /// This process's desk, or the router replica's address (every call then refuses).
+    pub desk: crate::home::RoutingHome,
     /// Flips to true on shutdown: open WatchAssignments streams end so draining can finish.
     pub stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -249,7 +250,7 @@ fn decision_to(d: &Decision) -> proto::Decision {
 impl RoutingService {
     /// Runs a command off the async runtime (the log may fsync).
     async fn run(&self, command: Command) -> Result<Vec<Outcome>, Status> {
-        let desk = self.desk.clone();
+        let desk = self.desk.desk()?.clone();
         tokio::task::spawn_blocking(move || desk.execute(command))
             .await
             .map_err(|e| Status::internal(format!("routing task failed: {e}")))?
@@ -309,6 +310,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<Assignment, Status>> + Send>
 #[tonic::async_trait]
 impl Routing for RoutingService {
     async fn upsert_agent(&self, r: Request<UpsertAgentRequest>) -> Result<Response<RoutingEvents>, Status> {
+        self.desk.desk()?; // refused before any embedding work on a replica without the log
         let r = r.into_inner();
         let agent = r
             .agent
@@ -369,6 +371,7 @@ impl Routing for RoutingService {
     }
 
     async fn route(&self, r: Request<RouteRequest>) -> Result<Response<RouteResponse>, Status> {
+        self.desk.desk()?; // refused before any embedding work on a replica without the log
         let r = r.into_inner();
         let priority = u8::try_from(r.priority)
             .ok()
@@ -451,7 +454,7 @@ impl Routing for RoutingService {
 
     async fn get_queue(&self, _: Request<GetQueueRequest>) -> Result<Response<GetQueueResponse>, Status> {
         let now = now_ms();
-        let tickets = self.desk.read(|r| {
+        let tickets = self.desk.desk()?.read(|r| {
             r.queue(now)
                 .into_iter()
                 .map(|q| QueuedTicket {
@@ -473,7 +476,11 @@ impl Routing for RoutingService {
 
     async fn get_agent(&self, r: Request<GetAgentRequest>) -> Result<Response<AgentState>, Status> {
         let id = r.into_inner().agent_id;
-        let view = self.desk.read(|r| r.agent(&id).cloned()).map_err(route_status)?;
+        let view = self
+            .desk
+            .desk()?
+            .read(|r| r.agent(&id).cloned())
+            .map_err(route_status)?;
         Ok(Response::new(AgentState {
             agent: Some(spec_to(&view.spec)),
             presence: presence_to(view.presence),
@@ -490,10 +497,9 @@ impl Routing for RoutingService {
         r: Request<WatchAssignmentsRequest>,
     ) -> Result<Response<Self::WatchAssignmentsStream>, Status> {
         let agent = r.into_inner().agent_id;
-        self.desk
-            .read(|r| r.agent(&agent).map(|_| ()))
-            .map_err(route_status)?;
-        let mut rx = self.desk.events.subscribe();
+        let desk = self.desk.desk()?;
+        desk.read(|r| r.agent(&agent).map(|_| ())).map_err(route_status)?;
+        let mut rx = desk.events.subscribe();
         let (tx, out) = tokio::sync::mpsc::channel(64);
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
