@@ -1,14 +1,17 @@
-//! `kefu-load`: a bounded gRPC load generator for kefu-server's Ask.
+//! `kefu-load`: a bounded gRPC load generator for kefu-server's Ask (and, mixed in,
+//! Routing/Route).
 //!
 //! N concurrent callers send questions for at most `--duration` seconds or
-//! `--requests` calls, whichever comes first, to a loopback server; it prints
-//! throughput, latency percentiles (HdrHistogram) and outcomes by status code.
+//! `--requests` calls, whichever comes first, to a loopback server (or a loopback
+//! load balancer in front of several); it prints throughput, latency percentiles
+//! (HdrHistogram), outcomes by call and status code, and one `summary` line for scripts.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use kefu_server::proto::AskRequest;
 use kefu_server::proto::answers_client::AnswersClient;
+use kefu_server::proto::routing_client::RoutingClient;
+use kefu_server::proto::{AskRequest, RouteRequest};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +42,10 @@ struct Args {
     questions: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 5)]
     k: u32,
+    /// Make every Nth call a Routing/Route filing a new ticket (0: Ask only). Through a
+    /// load balancer these reach the router replica; they grow its queue and log.
+    #[arg(long, default_value_t = 0)]
+    route_every: u64,
 }
 
 #[tokio::main]
@@ -60,9 +67,20 @@ async fn main() -> Result<()> {
     if questions.is_empty() {
         bail!("no questions to send");
     }
-    let client = AnswersClient::connect(format!("http://{}", a.addr))
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", a.addr))?
+        .connect()
         .await
-        .context("connect")?;
+        .with_context(|| format!("connect to {}", a.addr))?;
+    let client = AnswersClient::new(channel.clone());
+    let router = RoutingClient::new(channel);
+    // Ticket ids unique across runs against one routing log.
+    let run = format!(
+        "load-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
     let sent = Arc::new(AtomicU64::new(0));
     let hits = Arc::new(AtomicU64::new(0));
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
@@ -71,6 +89,7 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..a.concurrency {
+        let (mut routing, run) = (router.clone(), run.clone());
         let (mut c, sent, hits, hist, codes, qs) = (
             client.clone(),
             sent.clone(),
@@ -79,7 +98,7 @@ async fn main() -> Result<()> {
             codes.clone(),
             questions.clone(),
         );
-        let (limit, unique, k) = (a.requests, a.unique, a.k);
+        let (limit, unique, k, route_every) = (a.requests, a.unique, a.k, a.route_every);
         workers.push(tokio::spawn(async move {
             let mut local = Histogram::<u64>::new(3).expect("histogram");
             let mut local_codes = BTreeMap::<String, u64>::new();
@@ -95,23 +114,40 @@ async fn main() -> Result<()> {
                     base.clone()
                 };
                 let t = Instant::now();
-                let r = c
-                    .ask(AskRequest {
-                        question,
-                        k: Some(k),
-                        ..Default::default()
-                    })
-                    .await;
-                let _ = local.record(t.elapsed().as_micros() as u64);
-                let code = match r {
-                    Ok(resp) => {
-                        if resp.into_inner().timings.is_some_and(|t| t.cache_hit) {
-                            hits.fetch_add(1, Ordering::Relaxed);
-                        }
-                        "OK".to_string()
+                let code = if route_every > 0 && n % route_every == 0 {
+                    let r = routing
+                        .route(RouteRequest {
+                            ticket_id: format!("{run}-{n}"),
+                            customer_id: format!("{run}-c{n}"),
+                            language: "en".into(),
+                            channel: "chat".into(),
+                            text: question,
+                            ..Default::default()
+                        })
+                        .await;
+                    match r {
+                        Ok(_) => "Route OK".to_string(),
+                        Err(s) => format!("Route {:?}", s.code()),
                     }
-                    Err(s) => format!("{:?}", s.code()),
+                } else {
+                    let r = c
+                        .ask(AskRequest {
+                            question,
+                            k: Some(k),
+                            ..Default::default()
+                        })
+                        .await;
+                    match r {
+                        Ok(resp) => {
+                            if resp.into_inner().timings.is_some_and(|t| t.cache_hit) {
+                                hits.fetch_add(1, Ordering::Relaxed);
+                            }
+                            "Ask OK".to_string()
+                        }
+                        Err(s) => format!("Ask {:?}", s.code()),
+                    }
                 };
+                let _ = local.record(t.elapsed().as_micros() as u64);
                 *local_codes.entry(code).or_default() += 1;
             }
             hist.lock().await.add(&local).expect("same bounds");
@@ -140,8 +176,18 @@ async fn main() -> Result<()> {
         h.max()
     );
     println!("cache hits: {}", hits.load(Ordering::Relaxed));
-    for (code, n) in codes.lock().await.iter() {
+    let codes = codes.lock().await;
+    for (code, n) in codes.iter() {
         println!("{code}: {n}");
     }
+    let failed: u64 = codes
+        .iter()
+        .filter(|(c, _)| !c.ends_with(" OK"))
+        .map(|(_, n)| n)
+        .sum();
+    println!(
+        "summary calls={total} failed={failed} p99_us={}",
+        h.value_at_quantile(0.99)
+    );
     Ok(())
 }
