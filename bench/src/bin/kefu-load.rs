@@ -86,10 +86,21 @@ async fn main() -> Result<()> {
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let codes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let deadline = Instant::now() + Duration::from_secs(a.duration);
+    // Ctrl-C / SIGINT ends the run early and still reports (scripts stop it when their
+    // own step is done, e.g. a rolling reload).
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stopped = stopped.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stopped.store(true, Ordering::Relaxed);
+            }
+        });
+    }
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..a.concurrency {
-        let (mut routing, run) = (router.clone(), run.clone());
+        let (mut routing, run, stopped) = (router.clone(), run.clone(), stopped.clone());
         let (mut c, sent, hits, hist, codes, qs) = (
             client.clone(),
             sent.clone(),
@@ -104,7 +115,7 @@ async fn main() -> Result<()> {
             let mut local_codes = BTreeMap::<String, u64>::new();
             loop {
                 let n = sent.fetch_add(1, Ordering::Relaxed);
-                if n >= limit || Instant::now() >= deadline {
+                if n >= limit || Instant::now() >= deadline || stopped.load(Ordering::Relaxed) {
                     break;
                 }
                 let base = &qs[(n as usize + w) % qs.len()];
