@@ -7,7 +7,7 @@ DEMO_INDEX := data/index
 GRPC ?= 127.0.0.1:50051
 METRICS ?= 127.0.0.1:9464
 
-.PHONY: help model model-multilingual demo test build release bench lint fmt clean
+.PHONY: help model model-multilingual demo test build release bench lint fmt clean deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ demo: model-multilingual ## fetch the multilingual model, build the sample KB's 
 
 test: model model-multilingual ## fetch the models if missing, run every test
 	$(CARGO) test --workspace
+
+deploy-check: model ## 3 answer replicas + router behind nginx on loopback: kefu-load across a rolling reload, 0 failures
+	CARGO="$(CARGO)" bash deploy/check.sh
 
 build: ## debug build of every crate
 	$(CARGO) build --workspace --all-targets
