@@ -7,7 +7,7 @@ DEMO_INDEX := data/index
 GRPC ?= 127.0.0.1:50051
 METRICS ?= 127.0.0.1:9464
 
-.PHONY: help model model-multilingual demo test test-python build release bench fuzz lint fmt clean
+.PHONY: help model model-multilingual demo test test-python build release bench fuzz lint fmt clean deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test: model model-multilingual ## fetch the models if missing, run every test (R
 test-python: model ## the Python client's tests against a real kefu-server, in a throwaway venv under target/
 	$(CARGO) build -p kefu -p kefu-server
 	bash tools/scripts/test-python.sh
+
+deploy-check: model ## 3 answer replicas + router behind nginx on loopback: kefu-load across a rolling reload, 0 failures
+	CARGO="$(CARGO)" bash deploy/check.sh
 
 build: ## debug build of every crate
 	$(CARGO) build --workspace --all-targets

@@ -16,8 +16,8 @@ use tonic::{Request, Response, Status};
 
 pub struct AnswersService {
     pub state: Arc<AppState>,
-    /// The router handoffs are filed with.
-    pub desk: Arc<crate::routing::Desk>,
+    /// Where handoff tickets are filed: this process's desk or the router replica.
+    pub desk: crate::home::RoutingHome,
 }
 
 impl From<EmbedFailure> for Status {

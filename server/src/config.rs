@@ -149,6 +149,12 @@ pub struct Config {
     #[arg(long, env = "KEFU_INSECURE", default_value_t = false, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub insecure: bool,
+    /// Routing is served by the replica at this address (host:port): this one opens no
+    /// routing log, answers Routing calls FAILED_PRECONDITION naming it, and files
+    /// Resolve handoffs there (unset: routing is served here).
+    #[arg(long, env = "KEFU_ROUTER")]
+    #[serde(default)]
+    pub router: Option<String>,
 }
 
 /// A path, where empty means "not given" (clap's own path parser refuses the empty default).
@@ -274,6 +280,16 @@ impl Config {
                 "answer_threshold",
                 t.to_string(),
                 "must be between 0 and 1".into(),
+            ));
+        }
+        if let Some(r) = &self.router
+            && r.rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err(bad(
+                "router",
+                r.clone(),
+                "must be host:port of the replica that owns the routing log".into(),
             ));
         }
         Ok(())

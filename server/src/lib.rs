@@ -3,7 +3,8 @@
 //! 2. [`auth`] — API keys with roles, TLS, and the rule that an open server stays on loopback
 //! 3. [`serve`] — listeners, health, reflection, signals, graceful shutdown
 //!    and [`layer`] — what every call gets: permit, span, deadline, status codes, metrics
-//! 4. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back
+//! 4. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back;
+//!    [`home`] — whether routing runs here or at the router replica (`--router`)
 //! 5. [`state`] — the served index (swapped, never mutated), embedding cache, limits
 //! 6. [`batcher`] — the encoder worker with continuous batching, an interactive and a bulk lane;
 //!    [`admission`] — calls admitted by expected wait; [`deadline`] — a call's `grpc-timeout`
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod batcher;
 pub mod config;
 pub mod deadline;
+pub mod home;
 pub mod http;
 pub mod layer;
 pub mod metrics;

@@ -3,7 +3,8 @@
 //! with the router, converts back.
 
 use crate::answers::{AnswersService, hit_in, index_status};
-use crate::proto::{ResolveDecision, ResolveRequest, ResolveResponse, Timings};
+use crate::home::RoutingHome;
+use crate::proto::{ResolveDecision, ResolveRequest, ResolveResponse, RouteRequest, Timings};
 use crate::routing::{now_ms, route_response, route_status, tier_from};
 use kefu_engine::index::Filter;
 use kefu_engine::resolve::{Answerer, Decision, Inquiry, LanguageSource, Reason, Resolution, language};
@@ -66,6 +67,7 @@ impl AnswersService {
         }
         let (suggestions, ef) = self.k_and_ef(Some(r.suggestions.unwrap_or(DEFAULT_SUGGESTIONS)), None)?;
         let tier = tier_from(customer.tier)?;
+        let tier_raw = customer.tier;
         let mut filter = Filter::new();
         for (field, values) in [("market", &r.markets), ("locale", &r.locales)] {
             if !values.is_empty() {
@@ -134,18 +136,24 @@ impl AnswersService {
                 created_ms: 0,
                 preferred_agent: None,
             };
-            let category = ticket.category.clone();
-            let desk = self.desk.clone();
-            let out = tokio::task::spawn_blocking(move || {
-                desk.execute(Command::Route {
-                    ticket,
-                    now_ms: now_ms(),
-                })
+            Some(match &self.desk {
+                RoutingHome::Here(desk) => {
+                    let category = ticket.category.clone();
+                    let desk = desk.clone();
+                    let out = tokio::task::spawn_blocking(move || {
+                        desk.execute(Command::Route {
+                            ticket,
+                            now_ms: now_ms(),
+                        })
+                    })
+                    .await
+                    .map_err(|e| Status::internal(format!("routing task failed: {e}")))?
+                    .map_err(route_status)?;
+                    route_response(&out, category)?
+                }
+                // The router embeds the text again for expertise: vectors do not travel.
+                RoutingHome::Router(link) => link.route(route_request(ticket, tier_raw)).await?,
             })
-            .await
-            .map_err(|e| Status::internal(format!("routing task failed: {e}")))?
-            .map_err(route_status)?;
-            Some(route_response(&out, category)?)
         } else {
             None
         };
@@ -164,9 +172,39 @@ impl AnswersService {
     }
 }
 
-/// A ticket id unique within this process and across restarts (clock + counter).
+/// A ticket id unique across restarts and replicas (clock + a per-process random tag +
+/// counter): answer replicas file with one router, so clock and counter alone could collide.
 fn generated_ticket_id() -> String {
-    format!("rs-{}-{}", now_ms(), TICKETS.fetch_add(1, Ordering::Relaxed))
+    use std::hash::{BuildHasher, Hasher};
+    static TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    // RandomState is seeded randomly per process: a random tag without another dependency.
+    let tag = *TAG.get_or_init(|| {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32
+    });
+    format!(
+        "rs-{}-{tag:08x}-{}",
+        now_ms(),
+        TICKETS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The handoff as the router replica's Route call takes it.
+fn route_request(t: Ticket, tier: i32) -> RouteRequest {
+    RouteRequest {
+        ticket_id: t.id,
+        customer_id: t.customer_id,
+        tier,
+        language: t.language,
+        channel: t.channel,
+        category: t.category,
+        text: t.text,
+        required: Vec::new(),
+        additional: Vec::new(),
+        priority: t.priority as u32,
+        preferred_agent: String::new(),
+    }
 }
 
 fn to_response(

@@ -100,7 +100,8 @@ impl Desk {
 
 pub struct RoutingService {
     pub state: Arc<AppState>,
-    pub desk: Arc<Desk>,
+    /// This process's desk, or the router replica's address (every call then refuses).
+    pub desk: crate::home::RoutingHome,
     /// Flips to true on shutdown: open WatchAssignments streams end so draining can finish.
     pub stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -266,7 +267,7 @@ fn decision_to(d: &Decision) -> proto::Decision {
 impl RoutingService {
     /// Runs a command off the async runtime (the log may fsync).
     async fn run(&self, command: Command) -> Result<Vec<Outcome>, Status> {
-        let desk = self.desk.clone();
+        let desk = self.desk.desk()?.clone();
         tokio::task::spawn_blocking(move || desk.execute(command))
             .await
             .map_err(|e| Status::internal(format!("routing task failed: {e}")))?
@@ -281,7 +282,7 @@ impl RoutingService {
         ticket: String,
         command: Command,
     ) -> Result<Vec<Outcome>, Status> {
-        let desk = self.desk.clone();
+        let desk = self.desk.desk()?.clone();
         tokio::task::spawn_blocking(move || {
             desk.execute_if(command, |r| {
                 let holder = r.state().assignments.get(&ticket).map(|a| a.agent.as_str());
@@ -371,6 +372,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<Assignment, Status>> + Send>
 #[tonic::async_trait]
 impl Routing for RoutingService {
     async fn upsert_agent(&self, r: Request<UpsertAgentRequest>) -> Result<Response<RoutingEvents>, Status> {
+        self.desk.desk()?; // refused before any embedding work on a replica without the log
         let deadline = crate::deadline::of(&r);
         let r = r.into_inner();
         let agent = r
@@ -446,6 +448,7 @@ impl Routing for RoutingService {
     }
 
     async fn route(&self, r: Request<RouteRequest>) -> Result<Response<RouteResponse>, Status> {
+        self.desk.desk()?; // refused before any embedding work on a replica without the log
         let deadline = crate::deadline::of(&r);
         let r = r.into_inner();
         let priority = u8::try_from(r.priority)
@@ -535,7 +538,7 @@ impl Routing for RoutingService {
         let (skip, size) = page(&self.state.config, r.into_inner())?;
         let text_chars = self.state.config.queue_text_chars;
         let now = now_ms();
-        let (tickets, total) = self.desk.read(|r| r.queue_page(now, skip, size));
+        let (tickets, total) = self.desk.desk()?.read(|r| r.queue_page(now, skip, size));
         let next = skip + tickets.len();
         let tickets = tickets
             .into_iter()
@@ -573,7 +576,11 @@ impl Routing for RoutingService {
             .route_limits()
             .agent_id(&id)
             .map_err(route_status)?;
-        let view = self.desk.read(|r| r.agent(&id).cloned()).map_err(route_status)?;
+        let view = self
+            .desk
+            .desk()?
+            .read(|r| r.agent(&id).cloned())
+            .map_err(route_status)?;
         Ok(Response::new(AgentState {
             agent: Some(spec_to(&view.spec)),
             presence: presence_to(view.presence),
@@ -596,10 +603,9 @@ impl Routing for RoutingService {
             .route_limits()
             .agent_id(&agent)
             .map_err(route_status)?;
-        self.desk
-            .read(|r| r.agent(&agent).map(|_| ()))
-            .map_err(route_status)?;
-        let mut rx = self.desk.events.subscribe();
+        let desk = self.desk.desk()?;
+        desk.read(|r| r.agent(&agent).map(|_| ())).map_err(route_status)?;
+        let mut rx = desk.events.subscribe();
         let (tx, out) = tokio::sync::mpsc::channel(64);
         let mut stop = self.stop.clone();
         tokio::spawn(async move {

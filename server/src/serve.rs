@@ -4,6 +4,7 @@
 use crate::admin::AdminService;
 use crate::answers::AnswersService;
 use crate::config::Config;
+use crate::home::{RouterLink, RoutingHome};
 use crate::proto::admin_server::AdminServer;
 use crate::proto::answers_server::AnswersServer;
 use crate::proto::routing_server::RoutingServer;
@@ -78,11 +79,21 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         salvage: config.routing_salvage,
     };
     let routing_dir = config.routing_dir.clone();
-    let desk = Arc::new(
-        tokio::task::spawn_blocking(move || Desk::open(&routing_dir, log))
-            .await
-            .expect("routing recovery task panicked")?,
-    );
+    // An answer replica opens no routing log: the router named by --router owns it.
+    let home = match &config.router {
+        Some(addr) => RoutingHome::Router(RouterLink::new(addr).map_err(|e| {
+            StartError::Config(crate::config::ConfigError::Value {
+                setting: "router".into(),
+                from: crate::config::Source::Default,
+                message: format!("{addr} is not a usable router address: {e}"),
+            })
+        })?),
+        None => RoutingHome::Here(Arc::new(
+            tokio::task::spawn_blocking(move || Desk::open(&routing_dir, log))
+                .await
+                .expect("routing recovery task panicked")?,
+        )),
+    };
     let state = Arc::new(
         tokio::task::spawn_blocking(move || AppState::load(config))
             .await
@@ -102,9 +113,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .set_serving::<AnswersServer<AnswersService>>()
         .await;
     health_reporter.set_serving::<AdminServer<AdminService>>().await;
-    health_reporter
-        .set_serving::<RoutingServer<RoutingService>>()
-        .await;
+    match &home {
+        RoutingHome::Here(_) => {
+            health_reporter
+                .set_serving::<RoutingServer<RoutingService>>()
+                .await
+        }
+        RoutingHome::Router(_) => {
+            health_reporter
+                .set_not_serving::<RoutingServer<RoutingService>>()
+                .await
+        }
+    }
     // Both reflection versions: grpcurl and evans speak v1, but older grpcio tools,
     // Postman and some IDE plugins only ask v1alpha and would report "no services".
     let reflection = || {
@@ -129,12 +149,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         calls: calls.clone(),
         answers: Arc::new(AnswersService {
             state: state.clone(),
-            desk: desk.clone(),
+            desk: home.clone(),
         }),
         admin: Arc::new(AdminService { state: state.clone() }),
         routing: Arc::new(RoutingService {
             state: state.clone(),
-            desk: desk.clone(),
+            desk: home.clone(),
             stop: stop_rx.clone(),
         }),
     });
@@ -207,19 +227,21 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     };
 
-    // Waiting tickets' rings widen with time: look again every second.
-    let mut rx = stop_rx.clone();
-    let ticking = desk.clone();
-    tasks.push(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = rx.wait_for(|s| *s) => return,
+    // Waiting tickets' rings widen with time: the desk's owner looks again every second.
+    if let RoutingHome::Here(desk) = &home {
+        let mut rx = stop_rx.clone();
+        let ticking = desk.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = rx.wait_for(|s| *s) => return,
+                }
+                let d = ticking.clone();
+                let _ = tokio::task::spawn_blocking(move || d.tick()).await;
             }
-            let d = ticking.clone();
-            let _ = tokio::task::spawn_blocking(move || d.tick()).await;
-        }
-    }));
+        }));
+    }
 
     if watch_secs > 0 {
         tasks.push(tokio::spawn(watch_current(

@@ -302,7 +302,7 @@ async fn a_failing_routing_log_answers_unavailable_and_changes_nothing() {
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     let service = RoutingService {
         state: Arc::new(AppState::load(cfg).unwrap()),
-        desk: Arc::new(Desk::new(router)),
+        desk: Arc::new(Desk::new(router)).into(),
         stop: stop_rx,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,7 +1,9 @@
-//! `kefu-load`: a bounded gRPC load generator for kefu-server's Ask.
+//! `kefu-load`: a bounded gRPC load generator for kefu-server's Ask (and, mixed in,
+//! Routing/Route).
 //!
 //! N concurrent callers send questions for at most `--duration` seconds or
-//! `--requests` calls, whichever comes first, to a loopback server; it prints
+//! `--requests` calls, whichever comes first, to a loopback server (or a loopback
+//! load balancer in front of several); it prints
 //! throughput, latency percentiles (HdrHistogram), outcomes by status code and
 //! the time to the first error. Callers share `--connections` HTTP/2
 //! connections (a server takes a bounded number of streams per connection), and
@@ -10,8 +12,9 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use kefu_server::proto::AskRequest;
 use kefu_server::proto::answers_client::AnswersClient;
+use kefu_server::proto::routing_client::RoutingClient;
+use kefu_server::proto::{AskRequest, RouteRequest};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +58,10 @@ struct Args {
     /// Also print one Markdown table row: callers, deadline, calls, OK, p50, p99, first error, errors.
     #[arg(long)]
     markdown_row: bool,
+    /// Make every Nth call a Routing/Route filing a new ticket (0: Ask only). Through a
+    /// load balancer these reach the router replica; they grow its queue and log.
+    #[arg(long, default_value_t = 0)]
+    route_every: u64,
 }
 
 #[tokio::main]
@@ -78,11 +85,30 @@ async fn main() -> Result<()> {
     }
     let mut clients = Vec::new();
     for _ in 0..a.connections.unwrap_or(a.concurrency.div_ceil(100)).max(1) {
-        clients.push(
-            AnswersClient::connect(format!("http://{}", a.addr))
-                .await
-                .context("connect")?,
-        );
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", a.addr))?
+            .connect()
+            .await
+            .with_context(|| format!("connect to {}", a.addr))?;
+        clients.push((AnswersClient::new(channel.clone()), RoutingClient::new(channel)));
+    }
+    // Ticket ids unique across runs against one routing log.
+    let run = format!(
+        "load-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
+    // Ctrl-C / SIGINT ends the run early and still reports (scripts stop it when their
+    // own step is done, e.g. a rolling reload).
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stopped = stopped.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stopped.store(true, Ordering::Relaxed);
+            }
+        });
     }
     // Microseconds from the start to the first failed call; u64::MAX while none failed.
     let first_error = Arc::new(AtomicU64::new(u64::MAX));
@@ -94,8 +120,10 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..a.concurrency {
+        let (mut routing, run, stopped) =
+            (clients[w % clients.len()].1.clone(), run.clone(), stopped.clone());
         let (mut c, sent, hits, hist, codes, qs, first_error) = (
-            clients[w % clients.len()].clone(),
+            clients[w % clients.len()].0.clone(),
             sent.clone(),
             hits.clone(),
             hist.clone(),
@@ -103,19 +131,20 @@ async fn main() -> Result<()> {
             questions.clone(),
             first_error.clone(),
         );
-        let (limit, unique, k, deadline_ms, backoff) = (
+        let (limit, unique, k, deadline_ms, backoff, route_every) = (
             a.requests,
             a.unique,
             a.k,
             a.deadline_ms,
             Duration::from_millis(a.backoff_ms),
+            a.route_every,
         );
         workers.push(tokio::spawn(async move {
             let mut local = Histogram::<u64>::new(3).expect("histogram");
             let mut local_codes = BTreeMap::<String, u64>::new();
             loop {
                 let n = sent.fetch_add(1, Ordering::Relaxed);
-                if n >= limit || Instant::now() >= deadline {
+                if n >= limit || Instant::now() >= deadline || stopped.load(Ordering::Relaxed) {
                     break;
                 }
                 let base = &qs[(n as usize + w) % qs.len()];
@@ -126,30 +155,50 @@ async fn main() -> Result<()> {
                     base.clone()
                 };
                 let t = Instant::now();
-                let mut request = tonic::Request::new(AskRequest {
-                    question,
-                    k: Some(k),
-                    ..Default::default()
-                });
-                if let Some(ms) = deadline_ms {
-                    request.set_timeout(Duration::from_millis(ms));
-                }
-                let r = c.ask(request).await;
-                let _ = local.record(t.elapsed().as_micros() as u64);
-                let code = match r {
-                    Ok(resp) => {
-                        if resp.into_inner().timings.is_some_and(|t| t.cache_hit) {
-                            hits.fetch_add(1, Ordering::Relaxed);
-                        }
-                        "OK".to_string()
+                // Ask outcomes are counted by code ("OK", "Unavailable", …); Route ones
+                // with a "Route " prefix.
+                let outcome = if route_every > 0 && n % route_every == 0 {
+                    let mut request = tonic::Request::new(RouteRequest {
+                        ticket_id: format!("{run}-{n}"),
+                        customer_id: format!("{run}-c{n}"),
+                        language: "en".into(),
+                        channel: "chat".into(),
+                        text: question,
+                        ..Default::default()
+                    });
+                    if let Some(ms) = deadline_ms {
+                        request.set_timeout(Duration::from_millis(ms));
                     }
-                    Err(s) => {
-                        let at = started.elapsed().as_micros() as u64;
-                        first_error.fetch_min(at, Ordering::Relaxed);
-                        format!("{:?}", s.code())
+                    match routing.route(request).await {
+                        Ok(_) => Ok("Route OK".to_string()),
+                        Err(s) => Err(format!("Route {:?}", s.code())),
+                    }
+                } else {
+                    let mut request = tonic::Request::new(AskRequest {
+                        question,
+                        k: Some(k),
+                        ..Default::default()
+                    });
+                    if let Some(ms) = deadline_ms {
+                        request.set_timeout(Duration::from_millis(ms));
+                    }
+                    match c.ask(request).await {
+                        Ok(resp) => {
+                            if resp.into_inner().timings.is_some_and(|t| t.cache_hit) {
+                                hits.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok("OK".to_string())
+                        }
+                        Err(s) => Err(format!("{:?}", s.code())),
                     }
                 };
-                if code != "OK" && !backoff.is_zero() {
+                let _ = local.record(t.elapsed().as_micros() as u64);
+                let failed = outcome.is_err();
+                if failed {
+                    first_error.fetch_min(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                }
+                let code = outcome.unwrap_or_else(|e| e);
+                if failed && !backoff.is_zero() {
                     tokio::time::sleep(backoff).await;
                 }
                 *local_codes.entry(code).or_default() += 1;
@@ -189,10 +238,19 @@ async fn main() -> Result<()> {
     for (code, n) in codes.iter() {
         println!("{code}: {n}");
     }
+    let failed: u64 = codes
+        .iter()
+        .filter(|(c, _)| !c.ends_with("OK"))
+        .map(|(_, n)| n)
+        .sum();
+    println!(
+        "summary calls={total} failed={failed} p99_us={}",
+        h.value_at_quantile(0.99)
+    );
     if a.markdown_row {
         let errors: Vec<String> = codes
             .iter()
-            .filter(|(c, _)| c.as_str() != "OK")
+            .filter(|(c, _)| !c.ends_with("OK"))
             .map(|(c, n)| format!("{c} {n}"))
             .collect();
         println!(
