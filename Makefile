@@ -7,7 +7,7 @@ DEMO_INDEX := data/index
 GRPC ?= 127.0.0.1:50051
 METRICS ?= 127.0.0.1:9464
 
-.PHONY: help model model-multilingual demo test build release bench lint fmt clean
+.PHONY: help model model-multilingual demo test test-python build release bench fuzz lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -29,8 +29,13 @@ demo: model-multilingual ## fetch the multilingual model, build the sample KB's 
 	./target/release/kefu-server --index $(DEMO_INDEX) --model $(MULTILINGUAL_DIR) \
 		--listen $(GRPC) --metrics $(METRICS) --routing-dir data/routing
 
-test: model model-multilingual ## fetch the models if missing, run every test
+test: model model-multilingual ## fetch the models if missing, run every test (Rust, then the Python client's)
 	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory test-python
+
+test-python: model ## the Python client's tests against a real kefu-server, in a throwaway venv under target/
+	$(CARGO) build -p kefu -p kefu-server
+	bash tools/scripts/test-python.sh
 
 build: ## debug build of every crate
 	$(CARGO) build --workspace --all-targets
@@ -40,6 +45,18 @@ release: ## optimised binaries in target/release
 
 bench: model ## criterion benches: embed, search (builds a 100k synthetic index), route
 	$(CARGO) bench -p kefu-bench
+
+FUZZ_SECS ?= 60
+FUZZ_TARGETS := index kb route
+
+fuzz: ## run each cargo-fuzz target for FUZZ_SECS seconds (default 60; needs nightly, installs cargo-fuzz)
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		echo "== fuzz target $$t for $(FUZZ_SECS) s"; \
+		$(CARGO) +nightly fuzz run -O -a $$t fuzz/corpus/$$t fuzz/seeds/$$t $$(ls -d fuzz/regressions/$$t 2>/dev/null) \
+			-- -max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=2048 || exit 1; \
+	done
 
 lint: ## formatting and clippy, as reviewers expect
 	$(CARGO) fmt --all --check

@@ -1,18 +1,18 @@
 #!/usr/bin/env python3
 """Ask kefu a question over gRPC from Python.
 
-    pip install grpcio grpcio-tools
+    pip install ./clients/python
     python3 examples/ask.py "where is my parcel?" [--addr 127.0.0.1:50051] [--locale en]
 
-Stubs are generated from server/proto at run time (grpc_tools.protoc), so this
-file works with whatever version of the .proto files sits beside it.
+Uses the kefu_client package, whose stubs pip generated from server/proto.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import kefu_stubs  # noqa: E402
+try:
+    from kefu_client import Kefu, KefuError
+except ImportError:
+    sys.exit("kefu: this example needs the kefu_client package: pip install ./clients/python")
 
 
 def main():
@@ -24,16 +24,11 @@ def main():
     p.add_argument("--market", action="append", default=[])
     args = p.parse_args()
 
-    import grpc
-
-    pb, rpc = kefu_stubs.load("answers", "admin", "routing")
-    with grpc.insecure_channel(args.addr) as channel:
-        stub = rpc.AnswersStub(channel)
-        req = pb.AskRequest(question=args.question, k=args.k, locales=args.locale, markets=args.market)
+    with Kefu(args.addr, timeout=5.0) as kefu:
         try:
-            resp = stub.Ask(req, timeout=5.0)
-        except grpc.RpcError as e:
-            sys.exit(f"kefu: {e.code().name}: {e.details()}")
+            resp = kefu.ask(args.question, k=args.k, locales=args.locale, markets=args.market)
+        except KefuError as e:
+            sys.exit(f"kefu: {e}")
     t = resp.timings
     print(f"index {resp.index_version}: embed {t.embed_us} µs (cache hit: {t.cache_hit}), search {t.search_us} µs")
     for i, h in enumerate(resp.hits, 1):

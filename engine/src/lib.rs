@@ -9,7 +9,10 @@
 //!
 //! The server crate adapts gRPC to these functions; the `kefu` CLI calls them directly.
 
+pub mod echo;
 pub mod embed;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod index;
 pub mod kb;
 pub mod resolve;

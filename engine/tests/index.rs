@@ -451,6 +451,22 @@ fn oversized_counts_in_headers_are_refused_by_open() {
     assert!(err.to_string().contains("points"), "{err}");
 }
 
+/// Found writing the fuzz entry points (seed `max-level-huge`): a top layer of 2^64-1 in the manifest and graph.bin's
+/// header opened, and every search then climbed through that many empty layers.
+#[test]
+fn a_top_layer_above_any_node_level_is_refused_by_open() {
+    let (_root, dir) = small_index();
+    forge(&dir, "graph.bin", |b| {
+        b[40..48].copy_from_slice(&u64::MAX.to_le_bytes())
+    });
+    edit_manifest(&dir, |m| m["graph"]["max_level"] = u64::MAX.into());
+    let err = Index::open(&dir).err().expect("opened");
+    assert!(
+        matches!(err, IndexError::Corrupt { .. }) && err.to_string().contains("graph.max_level"),
+        "{err}"
+    );
+}
+
 #[test]
 fn verify_parses_every_article() {
     let (_root, dir) = small_index();

@@ -717,3 +717,54 @@ fn on_a_full_filesystem_the_route_that_hit_it_fails_and_nothing_after_is_lost() 
         i as usize + 21
     );
 }
+
+// --- snapshots that parse but do not hold together (found by fuzzing) ---------
+
+/// Once panicked in the planner (`planned effect does not apply`): an agent
+/// listing an open ticket that no assignment holds, then RemoveAgent.
+#[test]
+fn a_snapshot_whose_cross_references_disagree_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = one_agent_desk(dir.path(), FsyncPolicy::Always, 3);
+    d.execute(route("t1", T0)).unwrap();
+    d.snapshot().unwrap();
+    drop(d);
+    let path = dir.path().join("snapshot.json");
+    let good = std::fs::read(&path).unwrap();
+    let mut damaged: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    damaged["state"]["agents"]["a"]["open"] = serde_json::json!(["t-elsewhere"]);
+    std::fs::write(&path, serde_json::to_vec(&damaged).unwrap()).unwrap();
+    let e = refused(DurableRouter::open(
+        dir.path(),
+        RouterConfig::default(),
+        FsyncPolicy::Always,
+    ));
+    let msg = e.to_string();
+    assert!(
+        msg.contains("unreadable snapshot") && msg.contains("t-elsewhere"),
+        "{msg}"
+    );
+
+    // An assignment to an agent the snapshot does not have.
+    let mut damaged: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    damaged["state"]["assignments"]["t1"]["agent"] = serde_json::json!("nobody");
+    std::fs::write(&path, serde_json::to_vec(&damaged).unwrap()).unwrap();
+    let e = refused(DurableRouter::open(
+        dir.path(),
+        RouterConfig::default(),
+        FsyncPolicy::Always,
+    ));
+    let msg = e.to_string();
+    assert!(
+        msg.contains("unreadable snapshot") && msg.contains("\"t1\""),
+        "{msg}"
+    );
+
+    // The intact snapshot still opens, with the assignment in it.
+    std::fs::write(&path, &good).unwrap();
+    let d = DurableRouter::open(dir.path(), RouterConfig::default(), FsyncPolicy::Always).unwrap();
+    assert_eq!(
+        who_has_what(d.router().state()).get("t1").map(String::as_str),
+        Some("a")
+    );
+}

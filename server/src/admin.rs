@@ -4,7 +4,6 @@ use crate::proto::admin_server::Admin;
 use crate::proto::{InfoRequest, InfoResponse, ReloadRequest, ReloadResponse};
 use crate::state::{AppState, ReloadError};
 use std::sync::Arc;
-use std::time::Instant;
 use tonic::{Request, Response, Status};
 
 pub struct AdminService {
@@ -27,31 +26,25 @@ impl From<ReloadError> for Status {
 
 #[tonic::async_trait]
 impl Admin for AdminService {
-    #[tracing::instrument(name = "Reload", skip_all)]
     async fn reload(&self, request: Request<ReloadRequest>) -> Result<Response<ReloadResponse>, Status> {
-        let start = Instant::now();
         let version = request.into_inner().version;
         let state = self.state.clone();
-        let r = tokio::task::spawn_blocking(move || state.reload(Some(&version), "rpc"))
+        tokio::task::spawn_blocking(move || state.reload(Some(&version), "rpc"))
             .await
             .map_err(|e| Status::internal(format!("reload task failed: {e}")))
             .and_then(|r| r.map_err(Status::from))
-            .map(|(previous_version, version)| ReloadResponse {
-                previous_version,
-                version,
-            });
-        let code = r.as_ref().map(|_| tonic::Code::Ok).unwrap_or_else(|s| s.code());
-        self.state
-            .metrics
-            .observe("Reload", code, start.elapsed().as_secs_f64());
-        r.map(Response::new)
+            .map(|(previous_version, version)| {
+                Response::new(ReloadResponse {
+                    previous_version,
+                    version,
+                })
+            })
     }
 
     async fn info(&self, _: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
         let index = self.state.index();
         let m = index.manifest();
         let manifest_json = serde_json::to_string_pretty(m).map_err(|e| Status::internal(e.to_string()))?;
-        self.state.metrics.observe("Info", tonic::Code::Ok, 0.0);
         Ok(Response::new(InfoResponse {
             index_version: m.version.clone(),
             index_root: self.state.index_root.display().to_string(),

@@ -76,15 +76,6 @@ impl AnswersService {
         Ok((k as usize, ef as usize))
     }
 
-    pub(crate) fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Status> {
-        self.state.inflight.try_acquire().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "server is at its limit of {} concurrent calls; retry with backoff",
-                self.state.config.max_concurrent
-            ))
-        })
-    }
-
     /// Runs the search on the blocking pool and reads the hit articles.
     async fn search(
         &self,
@@ -124,7 +115,6 @@ impl AnswersService {
                     .map_err(|e| Status::invalid_argument(e.to_string()))?;
             }
         }
-        let _permit = self.permit()?;
         let t = Instant::now();
         let (vector, cache_hit) = self.state.embed_question(&question).await?;
         let embed_us = t.elapsed().as_micros() as u64;
@@ -158,7 +148,6 @@ impl AnswersService {
         let start = Instant::now();
         let (k, ef) = self.k_and_ef(r.k, r.ef)?;
         let filter = filter_from(&r.filters)?;
-        let _permit = self.permit()?;
         // Vectors are checked (dimension, finite, non-zero) by the engine.
         let (vector, embedded) = match r.query {
             None => {
@@ -218,7 +207,6 @@ impl AnswersService {
         for (i, t) in r.texts.iter().enumerate() {
             self.check_text(&format!("texts[{i}]"), t)?;
         }
-        let _permit = self.permit()?;
         let vectors = self.state.embed_texts(r.texts).await?;
         Ok(EmbedResponse {
             vectors: vectors.into_iter().map(|values| Vector { values }).collect(),
@@ -226,23 +214,6 @@ impl AnswersService {
             model: self.state.model.name.clone(),
             model_sha256: self.state.model.sha256.clone(),
         })
-    }
-
-    /// Records the call's outcome in the metrics and logs failures.
-    pub(crate) fn finish<T>(
-        &self,
-        rpc: &str,
-        start: Instant,
-        r: Result<T, Status>,
-    ) -> Result<Response<T>, Status> {
-        let code = r.as_ref().map(|_| tonic::Code::Ok).unwrap_or_else(|s| s.code());
-        self.state
-            .metrics
-            .observe(rpc, code, start.elapsed().as_secs_f64());
-        if let Err(s) = &r {
-            tracing::debug!(rpc, code = ?s.code(), message = s.message(), "call failed");
-        }
-        r.map(Response::new)
     }
 }
 
@@ -281,34 +252,26 @@ pub(crate) fn hit_in(h: kefu_engine::index::ArticleHit, locale: Option<&str>) ->
 
 #[tonic::async_trait]
 impl Answers for AnswersService {
-    #[tracing::instrument(name = "Resolve", skip_all)]
     async fn resolve(
         &self,
         request: Request<crate::proto::ResolveRequest>,
     ) -> Result<Response<crate::proto::ResolveResponse>, Status> {
-        let start = Instant::now();
-        let r = self.resolve_rpc(request.into_inner()).await;
-        self.finish("Resolve", start, r)
+        self.resolve_rpc(request.into_inner()).await.map(Response::new)
     }
 
-    #[tracing::instrument(name = "Ask", skip_all)]
     async fn ask(&self, request: Request<AskRequest>) -> Result<Response<AskResponse>, Status> {
-        let start = Instant::now();
-        let r = AnswersService::ask(self, request.into_inner()).await;
-        self.finish("Ask", start, r)
+        AnswersService::ask(self, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    #[tracing::instrument(name = "Search", skip_all)]
     async fn search(&self, request: Request<SearchRequest>) -> Result<Response<SearchResponse>, Status> {
-        let start = Instant::now();
-        let r = self.search_rpc(request.into_inner()).await;
-        self.finish("Search", start, r)
+        self.search_rpc(request.into_inner()).await.map(Response::new)
     }
 
-    #[tracing::instrument(name = "Embed", skip_all)]
     async fn embed(&self, request: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
-        let start = Instant::now();
-        let r = AnswersService::embed(self, request.into_inner()).await;
-        self.finish("Embed", start, r)
+        AnswersService::embed(self, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }

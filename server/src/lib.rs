@@ -1,6 +1,7 @@
 //! kefu-server: adapts gRPC to kefu-engine calls. Read it in the order a call meets it:
 //! 1. [`config`] — flags, `KEFU_*` environment, TOML file
 //! 2. [`serve`] — listeners, health, reflection, signals, graceful shutdown
+//!    and [`layer`] — what every call gets: permit, span, deadline, status codes, metrics
 //! 3. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back
 //! 4. [`state`] — the served index (swapped, never mutated), embedding cache, limits
 //! 5. [`batcher`] — the encoder worker with continuous batching and a bounded queue
@@ -12,6 +13,7 @@ pub mod answers;
 pub mod batcher;
 pub mod config;
 pub mod http;
+pub mod layer;
 pub mod metrics;
 pub mod resolve;
 pub mod rest;

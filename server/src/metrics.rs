@@ -8,15 +8,28 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+/// A finished call: which RPC, how it ended, and over which face (`grpc` or `http`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub service: String,
+    pub method: String,
+    /// The canonical gRPC code name: `OK`, `INVALID_ARGUMENT`, …
+    pub code: String,
+    pub transport: String,
+}
+
+/// The RPC a latency sample belongs to.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub service: String,
+    pub method: String,
+}
+
+/// A reload attempt: what triggered it and whether it was served.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RpcLabels {
     pub rpc: String,
     pub code: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RpcOnly {
-    pub rpc: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -27,8 +40,8 @@ pub struct VersionLabel {
 /// Every metric the server exports.
 pub struct Metrics {
     pub registry: Registry,
-    pub requests: Family<RpcLabels, Counter>,
-    pub request_seconds: Family<RpcOnly, Histogram>,
+    pub requests: Family<CallLabels, Counter>,
+    pub request_seconds: Family<MethodLabels, Histogram>,
     pub search_seconds: Histogram,
     pub embed_seconds: Histogram,
     pub encoder_queue_depth: Gauge,
@@ -44,18 +57,18 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("kefu");
-        let requests = Family::<RpcLabels, Counter>::default();
+        let requests = Family::<CallLabels, Counter>::default();
         registry.register(
             "requests",
-            "gRPC calls by method and status code",
+            "calls by service, method, status code and transport (grpc or http), whatever their outcome",
             requests.clone(),
         );
-        let request_seconds = Family::<RpcOnly, Histogram>::new_with_constructor(|| {
+        let request_seconds = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.00005, 2.0, 18))
         });
         registry.register(
             "request_duration_seconds",
-            "gRPC call latency by method",
+            "call latency by service and method, until the reply's last byte",
             request_seconds.clone(),
         );
         let search_seconds = Histogram::new(exponential_buckets(0.00001, 2.0, 16));
@@ -135,16 +148,21 @@ impl Metrics {
         }
     }
 
-    /// Counts one finished call.
-    pub fn observe(&self, rpc: &str, code: tonic::Code, seconds: f64) {
+    /// Counts one finished call; `code` is the canonical gRPC name.
+    pub fn observe(&self, service: &str, method: &str, code: &str, transport: &str, seconds: f64) {
         self.requests
-            .get_or_create(&RpcLabels {
-                rpc: rpc.to_string(),
-                code: format!("{code:?}"),
+            .get_or_create(&CallLabels {
+                service: service.to_string(),
+                method: method.to_string(),
+                code: code.to_string(),
+                transport: transport.to_string(),
             })
             .inc();
         self.request_seconds
-            .get_or_create(&RpcOnly { rpc: rpc.to_string() })
+            .get_or_create(&MethodLabels {
+                service: service.to_string(),
+                method: method.to_string(),
+            })
             .observe(seconds);
     }
 

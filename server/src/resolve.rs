@@ -63,7 +63,6 @@ impl AnswersService {
         }
 
         let lang = language::detect(&question, Some(&customer.language));
-        let _permit = self.permit()?;
         let t = Instant::now();
         let (vector, cache_hit) = self.state.embed_question(&question).await?;
         let embed_us = t.elapsed().as_micros() as u64;

@@ -141,8 +141,12 @@ fn presence_to(p: route::Presence) -> i32 {
 
 /// Proficiency and capacity arrive as u32; anything past u8 is already invalid.
 fn level(skill: &str, l: u32) -> Result<u8, Status> {
-    u8::try_from(l)
-        .map_err(|_| Status::invalid_argument(format!("skill {skill:?} has level {l}; levels are 1 to 5")))
+    u8::try_from(l).map_err(|_| {
+        Status::invalid_argument(format!(
+            "skill {} has level {l}; levels are 1 to 5",
+            kefu_engine::echo::clip(skill)
+        ))
+    })
 }
 
 fn needs(list: &[proto::SkillRequirement]) -> Result<Vec<SkillNeed>, Status> {

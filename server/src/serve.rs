@@ -96,7 +96,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     // One instance of each service, shared by the gRPC server and the REST routes.
     let (stop, stop_rx) = watch::channel(false);
+    let calls = Arc::new(crate::layer::Calls::new(
+        state.metrics.clone(),
+        state.config.max_concurrent,
+    ));
     let services = Arc::new(crate::rest::Services {
+        calls: calls.clone(),
         answers: Arc::new(AnswersService {
             state: state.clone(),
             desk: desk.clone(),
@@ -124,6 +129,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let mut rx = stop_rx.clone();
     let reporter = health_reporter.clone();
     let grpc = tonic::transport::Server::builder()
+        .layer(crate::layer::RpcLayer::new(calls))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -5,6 +5,7 @@ use crate::batcher::{EncoderQueue, QueueFull};
 use crate::config::Config;
 use crate::metrics::{Metrics, RpcLabels, VersionLabel};
 use arc_swap::ArcSwap;
+use kefu_engine::echo::clip;
 use kefu_engine::embed::{BertEncoder, EmbedError, Encoder, ModelId};
 use kefu_engine::index::format::CURRENT;
 use kefu_engine::index::reader::resolve_version_dir;
@@ -12,7 +13,6 @@ use kefu_engine::index::{Index, IndexError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::Semaphore;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +38,13 @@ pub enum StartError {
 /// Why a reload was refused; the old version keeps serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    #[error("{0:?} is not a version name (a directory name under the index root, without '/' or '..')")]
+    #[error("{} is not a version name (a directory name under the index root, without '/' or '..')", clip(.0))]
     BadName(String),
-    #[error("no index version {name:?} under {root}")]
+    #[error("no index version {} under {root}", clip(.name))]
     NotFound { name: String, root: PathBuf },
     #[error(
-        "{name:?} leads to {target}, outside the index root {root} (a symlink?); still serving {serving}"
+        "{} leads to {target}, outside the index root {root} (a symlink?); still serving {serving}",
+        clip(.name)
     )]
     OutsideRoot {
         name: String,
@@ -88,8 +89,6 @@ pub struct AppState {
     cache: moka::future::Cache<String, Arc<Vec<f32>>>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
-    /// Calls being served; try_acquire fails past `max_concurrent`.
-    pub inflight: Semaphore,
     reload_lock: std::sync::Mutex<()>,
 }
 
@@ -119,7 +118,6 @@ impl AppState {
         );
         let state = Self {
             cache: moka::future::Cache::new(config.cache_entries),
-            inflight: Semaphore::new(config.max_concurrent),
             index_root,
             index: ArcSwap::from_pointee(index),
             encoder: encoder_queue,

@@ -300,7 +300,8 @@ async fn bad_input_gets_a_precise_status() {
 }
 
 #[tokio::test]
-async fn reload_under_load_fails_no_call() {
+async fn reload_under_load_fails_no_call_and_callers_see_both_versions() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let root = index_root();
     let (srv, client, mut admin) = start(config(root.path())).await;
     let first = admin
@@ -309,18 +310,27 @@ async fn reload_under_load_fails_no_call() {
         .unwrap()
         .into_inner()
         .index_version;
+    let second = build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
+    let name = second.file_name().unwrap().to_str().unwrap().to_string();
+    assert_ne!(first, name);
     let questions = [
         "where is my parcel",
         "refund please",
         "do you take paypal",
         "warranty length",
     ];
+    // Callers that have had `before_each` answers: the reload waits for all of them.
+    let ready = std::sync::Arc::new(AtomicUsize::new(0));
+    let (callers_n, before_each) = (4, 3);
     let mut callers = Vec::new();
-    for w in 0..4 {
+    for w in 0..callers_n {
         let mut c = client.clone();
+        let (ready, want) = (ready.clone(), name.clone());
         callers.push(tokio::spawn(async move {
-            let mut versions = std::collections::BTreeSet::new();
-            for i in 0..60 {
+            // Every version each call was answered from, in order; bounded, and ends
+            // once the new version has answered a few calls.
+            let mut seen = Vec::new();
+            for i in 0..20_000 {
                 let q = format!("{} {}", questions[(w + i) % 4], i % 7);
                 let r = c
                     .ask(ask(&q))
@@ -328,14 +338,31 @@ async fn reload_under_load_fails_no_call() {
                     .expect("no call may fail during a reload")
                     .into_inner();
                 assert!(!r.hits.is_empty());
-                versions.insert(r.index_version);
+                seen.push(r.index_version);
+                if seen.len() == before_each {
+                    ready.fetch_add(1, Ordering::SeqCst);
+                }
+                if seen.iter().rev().take(3).filter(|v| **v == want).count() == 3 {
+                    break;
+                }
+                if seen.len() >= before_each {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
             }
-            versions
+            seen
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let second = build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
-    let name = second.file_name().unwrap().to_str().unwrap().to_string();
+    for _ in 0..2000 {
+        if ready.load(Ordering::SeqCst) == callers_n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        ready.load(Ordering::SeqCst),
+        callers_n,
+        "callers stalled before the reload"
+    );
     let r = admin
         .reload(ReloadRequest {
             version: name.clone(),
@@ -346,7 +373,16 @@ async fn reload_under_load_fails_no_call() {
     assert_eq!(r.previous_version, first);
     assert_eq!(r.version, name);
     for c in callers {
-        c.await.unwrap();
+        let seen = c.await.unwrap();
+        // Each caller saw both versions, the old one first: once a caller is answered
+        // from the new version, it is never answered from the old one again.
+        let switch = seen
+            .iter()
+            .position(|v| *v == name)
+            .unwrap_or_else(|| panic!("a caller never saw {name}: {seen:?}"));
+        assert!(switch > 0, "a caller never saw {first}: {seen:?}");
+        assert!(seen[..switch].iter().all(|v| *v == first), "{seen:?}");
+        assert!(seen[switch..].iter().all(|v| *v == name), "{seen:?}");
     }
     assert_eq!(
         admin
@@ -492,11 +528,15 @@ async fn metrics_and_http_health_report_calls() {
     let http = srv.http_addr.unwrap();
     let m = http_get(http, "/metrics").await;
     assert!(
-        m.contains("kefu_requests_total{rpc=\"Ask\",code=\"Ok\"} 1"),
+        m.contains(
+            "kefu_requests_total{service=\"kefu.v1.Answers\",method=\"Ask\",code=\"OK\",transport=\"grpc\"} 1"
+        ),
         "{m}"
     );
     assert!(
-        m.contains("kefu_requests_total{rpc=\"Ask\",code=\"InvalidArgument\"} 1"),
+        m.contains(
+            "kefu_requests_total{service=\"kefu.v1.Answers\",method=\"Ask\",code=\"INVALID_ARGUMENT\",transport=\"grpc\"} 1"
+        ),
         "{m}"
     );
     assert!(m.contains("kefu_embedding_cache_misses_total"), "{m}");

@@ -493,12 +493,14 @@ async fn every_rest_route_answers_in_proto3_json_and_maps_grpc_codes_to_http() {
     )
     .await;
 
-    // The calls went through the gRPC handlers: their metrics counted them.
+    // Every REST call was counted in the same metric as gRPC calls, as transport="http".
     let (_, _, metrics) = http.raw("GET", "/metrics", "").await;
-    for rpc in ["Ask", "Search", "Embed", "Resolve", "Reload"] {
+    for rpc in ["Ask", "Search", "Embed", "Resolve", "Reload", "Route", "GetAgent"] {
         assert!(
-            metrics.contains(&format!("rpc=\"{rpc}\"")),
-            "/metrics lacks {rpc}"
+            metrics.lines().any(|l| l.starts_with("kefu_requests_total{")
+                && l.contains(&format!("method=\"{rpc}\""))
+                && l.contains("transport=\"http\"")),
+            "/metrics lacks REST {rpc}"
         );
     }
     srv.shutdown().await;

@@ -7,7 +7,7 @@ cat <<TXT
 kefu-server is starting on ${GRPC} (gRPC) and http://${METRICS} (REST/JSON, metrics). Ctrl-C stops it.
 From another terminal:
 
-  # Python (pip install grpcio grpcio-tools)
+  # Python (pip install ./clients/python)
   python3 examples/ask.py "how many hours can I listen after a full charge?" --addr ${GRPC}
 
   # answer or hand off (decide_only: no ticket is filed)

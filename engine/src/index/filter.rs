@@ -12,9 +12,9 @@ pub struct Filter {
 /// A filter clause that names no known field, or has no values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    #[error("unknown filter field {0:?} (known: category, locale, market, tag)")]
+    #[error("unknown filter field {} (known: category, locale, market, tag)", crate::echo::clip(.0))]
     UnknownField(String),
-    #[error("filter {0:?} is not FIELD=VALUE[,VALUE…]")]
+    #[error("filter {} is not FIELD=VALUE[,VALUE…]", crate::echo::clip(.0))]
     Syntax(String),
     #[error("filter on {0} has no values")]
     NoValues(&'static str),

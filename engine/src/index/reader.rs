@@ -120,6 +120,9 @@ impl Index {
             ("dim", m.dim as u64, 1 << 16),
             ("graph.m0", m.graph.m0 as u64, 1 << 16),
             ("graph.m", m.graph.m as u64, 1 << 16),
+            // A node's level is a u8; a larger top layer made search climb
+            // through up to 2^64 empty layers.
+            ("graph.max_level", m.graph.max_level as u64, u8::MAX as u64),
         ] {
             if value > max {
                 return Err(corrupt(MANIFEST, format!("{field} is {value}, more than {max}")));

@@ -21,6 +21,12 @@ pub fn import_file(path: &Path, skip_bad: bool) -> Result<ImportReport, KbError>
         path: path.to_path_buf(),
         source: e,
     })?;
+    import_bytes(path, &bytes, skip_bad)
+}
+
+/// [`import_file`] on bytes already read: `path` picks the format by its
+/// extension and names the file in errors (the fuzz targets feed bytes here).
+pub fn import_bytes(path: &Path, bytes: &[u8], skip_bad: bool) -> Result<ImportReport, KbError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -28,8 +34,8 @@ pub fn import_file(path: &Path, skip_bad: bool) -> Result<ImportReport, KbError>
         .to_ascii_lowercase();
     let mut sink = Sink::new(path, skip_bad);
     match ext.as_str() {
-        "jsonl" | "json" | "ndjson" => import_jsonl(&bytes, &mut sink)?,
-        "csv" => import_csv(&bytes, &mut sink)?,
+        "jsonl" | "json" | "ndjson" => import_jsonl(bytes, &mut sink)?,
+        "csv" => import_csv(bytes, &mut sink)?,
         _ => {
             return Err(KbError::UnknownFormat {
                 path: path.to_path_buf(),

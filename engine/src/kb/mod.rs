@@ -9,7 +9,7 @@
 
 mod import;
 
-pub use import::{ImportReport, import_file};
+pub use import::{ImportReport, import_bytes, import_file};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -24,10 +24,12 @@ mod log;
 pub mod model;
 pub mod plan;
 pub mod queue;
-mod record;
+pub(crate) mod record;
 pub mod router;
 pub mod scoring;
 pub mod wal;
+
+use crate::echo::clip;
 
 pub use config::{Ring, RouterConfig, Weights};
 pub use effect::Effect;
@@ -43,17 +45,17 @@ pub use wal::{DurableRouter, LogOptions, Recovery};
 /// A routing request that cannot be carried out; nothing changed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RouteError {
-    #[error("agent {id:?}: {reason}")]
+    #[error("agent {}: {reason}", clip(.id))]
     InvalidAgent { id: String, reason: String },
-    #[error("ticket {id:?}: {reason}")]
+    #[error("ticket {}: {reason}", clip(.id))]
     InvalidTicket { id: String, reason: String },
-    #[error("no agent {0:?}")]
+    #[error("no agent {}", clip(.0))]
     UnknownAgent(String),
-    #[error("no open or waiting ticket {0:?}")]
+    #[error("no open or waiting ticket {}", clip(.0))]
     UnknownTicket(String),
-    #[error("ticket {0:?} is already open or waiting")]
+    #[error("ticket {} is already open or waiting", clip(.0))]
     DuplicateTicket(String),
-    #[error("agent {agent:?} cannot take ticket {ticket:?}: {reason}")]
+    #[error("agent {} cannot take ticket {}: {reason}", clip(.agent), clip(.ticket))]
     NotEligible {
         agent: String,
         ticket: String,

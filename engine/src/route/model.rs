@@ -1,6 +1,7 @@
 //! Agents and tickets as the router sees them, and the checks on them.
 
 use super::RouteError;
+use crate::echo::clip;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -72,7 +73,8 @@ impl AgentSpec {
             }
             if !(1..=MAX_LEVEL).contains(&level) {
                 return bad(format!(
-                    "skill {skill:?} has level {level}; levels are 1 to {MAX_LEVEL}"
+                    "skill {} has level {level}; levels are 1 to {MAX_LEVEL}",
+                    clip(skill)
                 ));
             }
         }
@@ -82,7 +84,8 @@ impl AgentSpec {
         for (channel, &c) in &self.capacity {
             if c > MAX_CAPACITY {
                 return bad(format!(
-                    "capacity {c} on {channel:?} is absurd (at most {MAX_CAPACITY})"
+                    "capacity {c} on {} is absurd (at most {MAX_CAPACITY})",
+                    clip(channel)
                 ));
             }
         }
@@ -152,8 +155,9 @@ impl Ticket {
         for need in self.required.iter().chain(&self.additional) {
             if !(1..=MAX_LEVEL).contains(&need.min_level) {
                 return bad(format!(
-                    "skill {:?} asks for level {}; levels are 1 to {MAX_LEVEL}",
-                    need.skill, need.min_level
+                    "skill {} asks for level {}; levels are 1 to {MAX_LEVEL}",
+                    clip(&need.skill),
+                    need.min_level
                 ));
             }
         }

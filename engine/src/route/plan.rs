@@ -236,7 +236,10 @@ impl Draft<'_> {
             let reason = if view.presence != Presence::Online {
                 Some("agent is not online".to_string())
             } else if view.spare(&current.ticket.channel) == 0 {
-                Some(format!("no spare capacity on {}", current.ticket.channel))
+                Some(format!(
+                    "no spare capacity on {}",
+                    crate::echo::clip(&current.ticket.channel)
+                ))
             } else if target == current.agent {
                 Some("ticket is already with this agent".into())
             } else {

@@ -18,7 +18,8 @@ use std::path::Path;
 
 /// The largest payload written or believed on reading.
 const MAX_PAYLOAD: usize = 64 << 20;
-const HEADER: usize = 8;
+/// Bytes before a record's payload: its length, then its crc32.
+pub(crate) const HEADER: usize = 8;
 
 /// One logged command and what it did.
 #[derive(Deserialize)]

@@ -53,6 +53,50 @@ pub struct RouterState {
     pub last_agent: BTreeMap<String, String>,
 }
 
+impl RouterState {
+    /// Checks what the planner relies on and snapshot JSON (which has no
+    /// checksum) cannot promise: every map is keyed by its entry's id, each
+    /// open ticket is in exactly one agent's open set and that agent exists,
+    /// no ticket both waits and is open, and expertise vectors are finite.
+    pub fn check(&self) -> Result<(), String> {
+        for (id, a) in &self.agents {
+            if id != &a.spec.id {
+                return Err(format!("agent {id:?} is stored with id {:?}", a.spec.id));
+            }
+            if a.vector.iter().flatten().any(|x| !x.is_finite()) {
+                return Err(format!("agent {id:?} has a non-finite expertise vector"));
+            }
+            if let Some(t) = a
+                .open
+                .iter()
+                .find(|t| self.assignments.get(*t).is_none_or(|x| &x.agent != id))
+            {
+                return Err(format!(
+                    "agent {id:?} lists ticket {t:?} as open, but it is not assigned to them"
+                ));
+            }
+        }
+        for (id, a) in &self.assignments {
+            if id != &a.ticket.id {
+                return Err(format!("assignment {id:?} holds ticket {:?}", a.ticket.id));
+            }
+            if !self.agents.get(&a.agent).is_some_and(|v| v.open.contains(id)) {
+                return Err(format!(
+                    "ticket {id:?} is assigned to {:?}, who does not list it as open",
+                    a.agent
+                ));
+            }
+            if self.queue.contains_key(id) {
+                return Err(format!("ticket {id:?} is both open and waiting"));
+            }
+        }
+        if let Some((id, t)) = self.queue.iter().find(|(id, t)| id != &&t.id) {
+            return Err(format!("waiting ticket {id:?} is stored with id {:?}", t.id));
+        }
+        Ok(())
+    }
+}
+
 /// The routing state machine.
 pub struct Router {
     pub(super) state: RouterState,

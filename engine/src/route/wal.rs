@@ -103,8 +103,10 @@ struct SnapshotRef<'a> {
     state: &'a RouterState,
 }
 
-const LOG: &str = "routing.wal";
-const SNAPSHOT: &str = "snapshot.json";
+/// The log's file name in the routing directory.
+pub(crate) const LOG: &str = "routing.wal";
+/// The snapshot's file name in the routing directory.
+pub(crate) const SNAPSHOT: &str = "snapshot.json";
 
 /// A router whose every change is logged before anyone hears of it.
 pub struct DurableRouter {
@@ -138,12 +140,16 @@ impl DurableRouter {
         };
         std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         let snapshot = match std::fs::read(dir.join(SNAPSHOT)) {
-            Ok(bytes) => Some(
-                serde_json::from_slice::<Snapshot>(&bytes).map_err(|e| RouteError::Log {
+            Ok(bytes) => {
+                let unreadable = |reason: String| RouteError::Log {
                     path: dir.join(SNAPSHOT),
-                    reason: format!("unreadable snapshot: {e}"),
-                })?,
-            ),
+                    reason: format!("unreadable snapshot: {reason}"),
+                };
+                let s = serde_json::from_slice::<Snapshot>(&bytes).map_err(|e| unreadable(e.to_string()))?;
+                // Recovery trusts the state's cross-references; a damaged one is refused, not half-used.
+                s.state.check().map_err(unreadable)?;
+                Some(s)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(err(e.to_string())),
         };

@@ -41,6 +41,8 @@ pub struct Services {
     pub answers: Arc<AnswersService>,
     pub admin: Arc<AdminService>,
     pub routing: Arc<RoutingService>,
+    /// The permits and counts every call shares with the gRPC face ([`crate::layer`]).
+    pub calls: Arc<crate::layer::Calls>,
 }
 
 type Rest = Arc<Services>;
@@ -269,7 +271,10 @@ pub fn router(services: Arc<Services>, max_body: usize) -> Router {
     let mut api = Router::new();
     for r in ROUTES {
         let filter = MethodFilter::try_from(r.method.clone()).expect("route methods are standard verbs");
-        api = api.route(r.path, (r.mount)(filter));
+        let (calls, rpc) = (services.calls.clone(), r.rpc);
+        let counted =
+            axum::middleware::from_fn(move |req, next| crate::layer::rest(calls.clone(), rpc, req, next));
+        api = api.route(r.path, (r.mount)(filter).layer(counted));
     }
     api.layer(DefaultBodyLimit::max(max_body))
         .with_state(services)
@@ -323,7 +328,9 @@ fn message_name<T>() -> String {
 fn id_from_path(field: &mut String, id: String) -> Result<(), Failure> {
     if !field.is_empty() && *field != id {
         return Err(Failure::from(Status::invalid_argument(format!(
-            "agentId {field:?} in the body differs from {id:?} in the path; leave it out of the body"
+            "agentId {} in the body differs from {} in the path; leave it out of the body",
+            kefu_engine::echo::clip(field),
+            kefu_engine::echo::clip(&id)
         ))));
     }
     *field = id;
@@ -379,14 +386,26 @@ impl IntoResponse for Failure {
             code: code_name(self.code),
             message: &self.message,
         };
-        json_response(self.http, &body)
+        let mut response = json_response(self.http, &body);
+        response.extensions_mut().insert(crate::layer::Outcome {
+            code: self.code,
+            message: self.message,
+        });
+        response
     }
 }
 
 /// The RPC's outcome as an HTTP response.
 fn reply<T: Serialize>(r: Result<tonic::Response<T>, Status>) -> Response {
     match r {
-        Ok(r) => json_response(StatusCode::OK, r.get_ref()),
+        Ok(r) => {
+            let mut response = json_response(StatusCode::OK, r.get_ref());
+            response.extensions_mut().insert(crate::layer::Outcome {
+                code: Code::Ok,
+                message: String::new(),
+            });
+            response
+        }
         Err(s) => Failure::from(s).into_response(),
     }
 }
