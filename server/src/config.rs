@@ -29,6 +29,9 @@ pub struct Args {
     /// Model folder; must be the model the index was built with [default: models/all-MiniLM-L6-v2].
     #[arg(long, env = "KEFU_MODEL_DIR")]
     pub model: Option<PathBuf>,
+    /// Encoder forward pass: fast (kefu's own) or candle (the reference); same vectors [default: fast].
+    #[arg(long, env = "KEFU_ENCODER")]
+    pub encoder: Option<kefu_engine::embed::Backend>,
     /// Largest gRPC message or REST request body accepted, in bytes [default: 4194304].
     #[arg(long, env = "KEFU_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -95,6 +98,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     metrics: Option<SocketAddr>,
     model: Option<PathBuf>,
+    encoder: Option<kefu_engine::embed::Backend>,
     max_message_bytes: Option<usize>,
     max_question_chars: Option<usize>,
     max_k: Option<u32>,
@@ -123,6 +127,7 @@ pub struct Config {
     /// None turns the HTTP endpoint, and with it the REST API, off (tests).
     pub metrics: Option<SocketAddr>,
     pub model: PathBuf,
+    pub encoder: kefu_engine::embed::Backend,
     pub max_message_bytes: usize,
     pub max_question_chars: usize,
     pub max_k: u32,
@@ -206,6 +211,7 @@ impl Config {
                 .model
                 .or(f.model)
                 .unwrap_or_else(|| PathBuf::from(kefu_engine::embed::DEFAULT_MODEL_DIR)),
+            encoder: a.encoder.or(f.encoder).unwrap_or_default(),
             max_message_bytes: a.max_message_bytes.or(f.max_message_bytes).unwrap_or(4 << 20),
             max_question_chars: a.max_question_chars.or(f.max_question_chars).unwrap_or(2000),
             max_k: a.max_k.or(f.max_k).unwrap_or(100),

@@ -95,7 +95,8 @@ impl<E: Encoder + ?Sized> Encoder for Box<E> {
 
 /// Which forward pass runs the weights: both give the same vectors (cosine ≥ 0.9999,
 /// tested on both shipped models); `fast` is the default, `candle` the reference.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     #[default]
     Fast,

@@ -154,7 +154,7 @@ impl Linear {
     /// Lays out PyTorch's `[out × in]` row-major weight for this CPU.
     pub fn from_torch(w: &[f32], bias: Vec<f32>) -> Self {
         let (n, k) = (bias.len(), w.len() / bias.len());
-        if small_gemm::available() && n % small_gemm::SLAB == 0 {
+        if small_gemm::available() && n.is_multiple_of(small_gemm::SLAB) {
             return Self {
                 w: small_gemm::pack(w, n),
                 bias,

@@ -56,7 +56,7 @@ pub fn matmul_bias(
 ) {
     let n = bias.len();
     let k = w.len() / n;
-    assert!(available() && n % SLAB == 0 && slabs.end * SLAB <= n);
+    assert!(available() && n.is_multiple_of(SLAB) && slabs.end * SLAB <= n);
     assert!(out.len() >= rows * n && x.len() >= rows * k && w.len() == k * n);
     #[cfg(target_arch = "x86_64")]
     for slab in slabs {
