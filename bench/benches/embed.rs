@@ -1,18 +1,18 @@
-//! Encoder latency: one question (the interactive path) and a batch of 32 (the build and batcher path).
+//! Encoder latency: one question (the interactive path) and a batch of 32 (the build and
+//! batcher path), for each encoder behind the same seam.
 //!
 //! Baseline: candle's BERT as shipped (candle-transformers), no kefu-side kernels.
+//! Against it: kefu's fast pass (`FastEncoder`) with one thread and with two.
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use kefu_bench::{QUESTIONS, model_path};
-use kefu_engine::embed::{BertEncoder, Encoder};
+use kefu_engine::embed::{BertEncoder, Encoder, FastEncoder};
 use std::hint::black_box;
 
-fn embed(c: &mut Criterion) {
-    let enc = BertEncoder::from_dir(&model_path()).expect("run `make model` first");
-    let mut g = c.benchmark_group("embed");
-    g.sample_size(30);
+fn cases(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, enc: &dyn Encoder) {
     g.throughput(Throughput::Elements(1));
-    g.bench_function("single_question", |b| {
+    g.bench_function(format!("{name}/single_question"), |b| {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % QUESTIONS.len();
@@ -21,7 +21,22 @@ fn embed(c: &mut Criterion) {
     });
     let batch: Vec<&str> = QUESTIONS.iter().cycle().take(32).copied().collect();
     g.throughput(Throughput::Elements(32));
-    g.bench_function("batch_32", |b| b.iter(|| black_box(enc.embed(&batch).unwrap())));
+    g.bench_function(format!("{name}/batch_32"), |b| {
+        b.iter(|| black_box(enc.embed(&batch).unwrap()))
+    });
+}
+
+fn embed(c: &mut Criterion) {
+    let model = model_path();
+    let mut g = c.benchmark_group("embed");
+    g.sample_size(30);
+    let candle = BertEncoder::from_dir(&model).expect("run `make model` first");
+    cases(&mut g, "candle", &candle);
+    drop(candle);
+    let fast = FastEncoder::from_dir(&model).expect("run `make model` first");
+    cases(&mut g, "fast_1t", &fast);
+    let fast = fast.with_threads(2);
+    cases(&mut g, "fast_2t", &fast);
     g.finish();
 }
 

@@ -40,6 +40,9 @@ pub struct Config {
     /// Model folder; must be the model the index was built with.
     #[arg(long, env = MODEL_DIR_ENV, default_value = DEFAULT_MODEL_DIR)]
     pub model: PathBuf,
+    /// Encoder forward pass: fast (kefu's own) or candle (the reference); same vectors.
+    #[arg(long, env = "KEFU_ENCODER", default_value = "fast")]
+    pub encoder: kefu_engine::embed::Backend,
     /// Largest gRPC message or REST request body accepted, in bytes.
     #[arg(long, env = "KEFU_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
     pub max_message_bytes: usize,

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::metrics::{Metrics, RpcLabels, VersionLabel};
 use arc_swap::ArcSwap;
 use kefu_engine::echo::clip;
-use kefu_engine::embed::{BertEncoder, EmbedError, Encoder, ModelId};
+use kefu_engine::embed::{EmbedError, Encoder, ModelId};
 use kefu_engine::index::{Index, IndexError, IndexRoot, LocateError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -134,15 +134,16 @@ pub struct AppState {
 impl AppState {
     /// Loads the model and the index, and checks they belong together.
     pub fn load(config: Config) -> Result<Self, StartError> {
-        let encoder = BertEncoder::from_dir(&config.model)?;
+        let encoder: Arc<dyn Encoder> = kefu_engine::embed::load(&config.model, config.encoder)?.into();
         let model = encoder.model_id()?.clone();
+        tracing::info!(model = %model.name, encoder = %config.encoder, "encoder loaded");
         let index = Index::open(&config.index)?;
         check_model(&index, &model).map_err(StartError::Mismatch)?;
         // A version directory given directly: its parent is the root Reload looks in.
         let index_root = IndexRoot::containing(&config.index);
         let metrics = Arc::new(Metrics::new());
         let encoder_queue = EncoderQueue::start(
-            Arc::new(encoder),
+            encoder,
             config.encoder_queue,
             config.max_batch,
             Duration::from_millis(config.encoder_wait_budget_ms),

@@ -1,7 +1,7 @@
 //! `kefu embed` and `kefu similarity`: the encoder from the shell.
 
 use anyhow::{Result, bail};
-use kefu_engine::embed::{BertEncoder, Encoder, ModelDir, cosine};
+use kefu_engine::embed::{Backend, Encoder, ModelDir, cosine};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,10 +27,16 @@ pub struct SimilarityArgs {
     b: String,
 }
 
+/// The forward pass `--encoder` chose, set once by `main` before any command runs.
+pub static BACKEND: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+
 /// Loads the encoder the flags and environment name.
-pub fn load_encoder(model: Option<&Path>) -> Result<BertEncoder> {
+pub fn load_encoder(model: Option<&Path>) -> Result<Box<dyn Encoder>> {
     let path = ModelDir::resolve(model);
-    Ok(BertEncoder::from_dir(&path)?)
+    Ok(kefu_engine::embed::load(
+        &path,
+        BACKEND.get().copied().unwrap_or_default(),
+    )?)
 }
 
 /// One output line of `kefu embed`, fields in the documented order.

@@ -30,6 +30,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "kefu", version, about, long_about = None)]
 struct Cli {
+    /// Forward pass for every command that embeds: `fast` (kefu's own, the default) or
+    /// `candle` (the reference); both give the same vectors.
+    #[arg(long, global = true, env = "KEFU_ENCODER", default_value = "fast")]
+    encoder: kefu_engine::embed::Backend,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let _ = cmd_embed::BACKEND.set(cli.encoder);
     let result = match cli.command {
         Command::Model(a) => cmd_model::run(a),
         Command::Embed(a) => cmd_embed::run_embed(a),

@@ -22,76 +22,8 @@ pub struct BertEncoder {
 impl BertEncoder {
     /// Loads a model folder found by [`ModelDir::open`]; every failure names the file at fault.
     pub fn load(dir: &ModelDir) -> Result<Self, EmbedError> {
-        let config_bytes = std::fs::read(&dir.config).map_err(|e| EmbedError::Io {
-            path: dir.config.clone(),
-            source: e,
-        })?;
-        let config: Config =
-            serde_json::from_slice(&config_bytes).map_err(|e| EmbedError::InvalidConfig {
-                path: dir.config.clone(),
-                reason: e.to_string(),
-            })?;
-        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
-            return Err(EmbedError::InvalidConfig {
-                path: dir.config.clone(),
-                reason: format!(
-                    "hidden_size {} is not a multiple of num_attention_heads {}",
-                    config.hidden_size, config.num_attention_heads
-                ),
-            });
-        }
-        if let Some(pooled) = dir.pooling_dim
-            && pooled != config.hidden_size
-        {
-            return Err(EmbedError::Dimension {
-                path: dir.root.join("1_Pooling/config.json"),
-                reason: format!(
-                    "word_embedding_dimension is {pooled} but config.json has hidden_size {}",
-                    config.hidden_size
-                ),
-            });
-        }
-
-        let mut tokenizer = Tokenizer::from_file(&dir.tokenizer).map_err(|e| EmbedError::Tokenizer {
-            path: dir.tokenizer.clone(),
-            reason: e.to_string(),
-        })?;
-        let vocab = tokenizer.get_vocab_size(true);
-        if vocab > config.vocab_size {
-            return Err(EmbedError::Dimension {
-                path: dir.tokenizer.clone(),
-                reason: format!(
-                    "tokenizer has {vocab} tokens but the model's vocab_size is {}",
-                    config.vocab_size
-                ),
-            });
-        }
-        // all-MiniLM's tokenizer.json ships padding Fixed(128): pad to the batch's longest instead.
-        let pad_id = tokenizer
-            .get_padding()
-            .map(|p| p.pad_id)
-            .unwrap_or(config.pad_token_id as u32);
-        let pad_token = tokenizer
-            .get_padding()
-            .map(|p| p.pad_token.clone())
-            .unwrap_or_else(|| "[PAD]".into());
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            pad_id,
-            pad_token,
-            ..Default::default()
-        }));
-        let max_len = dir.max_seq_length.min(config.max_position_embeddings);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_len,
-                ..Default::default()
-            }))
-            .map_err(|e| EmbedError::Tokenizer {
-                path: dir.tokenizer.clone(),
-                reason: e.to_string(),
-            })?;
-
+        let config = load_config(dir)?;
+        let tokenizer = load_tokenizer(dir, &config)?;
         let device = Device::Cpu;
         let weights_err = |e: candle_core::Error| EmbedError::Weights {
             path: dir.weights.clone(),
@@ -134,11 +66,7 @@ impl BertEncoder {
 
     /// The text with the folder's prefix for its role (E5's `query: `), if it has one.
     fn with_prompt(&self, role: TextRole, text: &str) -> String {
-        let prefix = match role {
-            TextRole::Query => &self.dir.prompts.query,
-            TextRole::Passage => &self.dir.prompts.passage,
-        };
-        format!("{prefix}{text}")
+        with_prompt(&self.dir, role, text)
     }
 
     fn forward(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -193,6 +121,112 @@ impl BertEncoder {
     }
 }
 
+/// Reads and checks `config.json` (shared by every BERT-family encoder here).
+pub(super) fn load_config(dir: &ModelDir) -> Result<Config, EmbedError> {
+    let config_bytes = std::fs::read(&dir.config).map_err(|e| EmbedError::Io {
+        path: dir.config.clone(),
+        source: e,
+    })?;
+    let config: Config = serde_json::from_slice(&config_bytes).map_err(|e| EmbedError::InvalidConfig {
+        path: dir.config.clone(),
+        reason: e.to_string(),
+    })?;
+    if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        return Err(EmbedError::InvalidConfig {
+            path: dir.config.clone(),
+            reason: format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                config.hidden_size, config.num_attention_heads
+            ),
+        });
+    }
+    if let Some(pooled) = dir.pooling_dim
+        && pooled != config.hidden_size
+    {
+        return Err(EmbedError::Dimension {
+            path: dir.root.join("1_Pooling/config.json"),
+            reason: format!(
+                "word_embedding_dimension is {pooled} but config.json has hidden_size {}",
+                config.hidden_size
+            ),
+        });
+    }
+
+    Ok(config)
+}
+
+/// The folder's tokenizer, padding to the batch's longest text and truncating to the model's limit.
+pub(super) fn load_tokenizer(dir: &ModelDir, config: &Config) -> Result<Tokenizer, EmbedError> {
+    let mut tokenizer = Tokenizer::from_file(&dir.tokenizer).map_err(|e| EmbedError::Tokenizer {
+        path: dir.tokenizer.clone(),
+        reason: e.to_string(),
+    })?;
+    let vocab = tokenizer.get_vocab_size(true);
+    if vocab > config.vocab_size {
+        return Err(EmbedError::Dimension {
+            path: dir.tokenizer.clone(),
+            reason: format!(
+                "tokenizer has {vocab} tokens but the model's vocab_size is {}",
+                config.vocab_size
+            ),
+        });
+    }
+    // all-MiniLM's tokenizer.json ships padding Fixed(128): pad to the batch's longest instead.
+    let pad_id = tokenizer
+        .get_padding()
+        .map(|p| p.pad_id)
+        .unwrap_or(config.pad_token_id as u32);
+    let pad_token = tokenizer
+        .get_padding()
+        .map(|p| p.pad_token.clone())
+        .unwrap_or_else(|| "[PAD]".into());
+    tokenizer.with_padding(Some(PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        pad_id,
+        pad_token,
+        ..Default::default()
+    }));
+    let max_len = dir.max_seq_length.min(config.max_position_embeddings);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: max_len,
+            ..Default::default()
+        }))
+        .map_err(|e| EmbedError::Tokenizer {
+            path: dir.tokenizer.clone(),
+            reason: e.to_string(),
+        })?;
+
+    Ok(tokenizer)
+}
+
+/// The text with the folder's prefix for its role (E5's `query: `), if it has one.
+pub(super) fn with_prompt(dir: &ModelDir, role: TextRole, text: &str) -> String {
+    let prefix = match role {
+        TextRole::Query => &dir.prompts.query,
+        TextRole::Passage => &dir.prompts.passage,
+    };
+    format!("{prefix}{text}")
+}
+
+/// Names the weights by the sha256 of `model.safetensors` (read once, when first asked).
+pub(super) fn hash_model(dir: &ModelDir, dim: usize) -> Result<ModelId, EmbedError> {
+    let mut file = std::fs::File::open(&dir.weights).map_err(|e| EmbedError::Io {
+        path: dir.weights.clone(),
+        source: e,
+    })?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| EmbedError::Io {
+        path: dir.weights.clone(),
+        source: e,
+    })?;
+    Ok(ModelId {
+        name: dir.name(),
+        sha256: format!("{:x}", hasher.finalize()),
+        dim,
+    })
+}
+
 /// Scales a vector to unit length (a zero vector stays zero).
 pub(crate) fn normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -210,20 +244,7 @@ impl Encoder for BertEncoder {
         if let Some(id) = self.id.get() {
             return Ok(id);
         }
-        let mut file = std::fs::File::open(&self.dir.weights).map_err(|e| EmbedError::Io {
-            path: self.dir.weights.clone(),
-            source: e,
-        })?;
-        let mut hasher = Sha256::new();
-        std::io::copy(&mut file, &mut hasher).map_err(|e| EmbedError::Io {
-            path: self.dir.weights.clone(),
-            source: e,
-        })?;
-        let id = ModelId {
-            name: self.dir.name(),
-            sha256: format!("{:x}", hasher.finalize()),
-            dim: self.dim,
-        };
+        let id = hash_model(&self.dir, self.dim)?;
         Ok(self.id.get_or_init(|| id))
     }
 

@@ -1,0 +1,310 @@
+//! The element-wise kernels of the fast pass (layer norm, GELU, residual add) and the
+//! one matrix product, each written once in plain Rust and compiled twice: for the
+//! CPU's AVX2+FMA when it has them (picked at run time) and portably otherwise.
+
+use super::small_gemm;
+use gemm::Parallelism;
+
+/// Below this many multiply-adds a product stays on one thread (waking another costs more).
+const PARALLEL_MIN_MACS: usize = 1 << 20;
+
+/// A raw output pointer that two threads may hold while writing disjoint columns.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used by Linear::apply, whose two tasks write disjoint elements.
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Declares `$name`: the portable kernel `$portable` compiled again with AVX2+FMA enabled.
+macro_rules! dispatch {
+    ($name:ident, $portable:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $name($($arg: $ty),*) {
+            $portable($($arg),*)
+        }
+    };
+}
+
+/// Whether this CPU runs the AVX2+FMA builds (checked once).
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `x = LayerNorm(x + residual)` row by row, with the layer's scale and shift.
+pub fn add_layer_norm(x: &mut [f32], residual: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked by has_avx2_fma just above.
+        return unsafe { add_layer_norm_avx2(x, residual, gamma, beta, eps) };
+    }
+    add_layer_norm_portable(x, residual, gamma, beta, eps)
+}
+
+dispatch!(add_layer_norm_avx2, add_layer_norm_portable, (x: &mut [f32], residual: &[f32], gamma: &[f32], beta: &[f32], eps: f32));
+
+#[inline(always)]
+fn add_layer_norm_portable(x: &mut [f32], residual: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let dim = gamma.len();
+    for (row, res) in x.chunks_exact_mut(dim).zip(residual.chunks_exact(dim)) {
+        for (v, r) in row.iter_mut().zip(res) {
+            *v += r;
+        }
+        norm_row(row, gamma, beta, eps);
+    }
+}
+
+#[inline(always)]
+fn norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let dim = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / dim;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / dim;
+    let inv = 1.0 / (var + eps).sqrt();
+    for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+        *v = (*v - mean) * inv * g + b;
+    }
+}
+
+/// `x = LayerNorm(x)` row by row (the embedding layer's norm has no residual).
+pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(gamma.len()) {
+        norm_row(row, gamma, beta, eps);
+    }
+}
+
+/// BERT's GELU, `x · Φ(x)` with the exact erf (to ~1e-7), in place.
+pub fn gelu(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked by has_avx2_fma just above.
+        return unsafe { gelu_avx2(x) };
+    }
+    gelu_portable(x)
+}
+
+dispatch!(gelu_avx2, gelu_portable, (x: &mut [f32]));
+
+#[inline(always)]
+fn gelu_portable(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+    }
+}
+
+/// erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), branch-free so loops vectorise.
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly =
+        t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    let y = 1.0 - poly * exp(-a * a);
+    y.copysign(x)
+}
+
+/// e^x for x ≤ 0 down to about -87 (what erf needs), branch-free: 2^n · p(r) with a
+/// degree-6 polynomial on r ∈ [-ln2/2, ln2/2] (relative error ~2e-7).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    let x = x.max(-87.0);
+    let n = (x * std::f32::consts::LOG2_E).round();
+    let r = x - n * std::f32::consts::LN_2;
+    let p = 1.0
+        + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    p * scale
+}
+
+/// Softmax of one row in place (rows are short: a question's tokens).
+pub fn softmax(row: &mut [f32]) {
+    let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// A linear layer's weight, laid out once at load for the product that will run it:
+/// packed in column slabs for the AVX-512 kernel, or input-major (`[in × out]`,
+/// PyTorch's `[out × in]` transposed) for the `gemm` crate.
+pub struct Linear {
+    w: Vec<f32>,
+    bias: Vec<f32>,
+    slabs: bool,
+}
+
+impl Linear {
+    /// Lays out PyTorch's `[out × in]` row-major weight for this CPU.
+    pub fn from_torch(w: &[f32], bias: Vec<f32>) -> Self {
+        let (n, k) = (bias.len(), w.len() / bias.len());
+        if small_gemm::available() && n.is_multiple_of(small_gemm::SLAB) {
+            return Self {
+                w: small_gemm::pack(w, n),
+                bias,
+                slabs: true,
+            };
+        }
+        let mut t = vec![0f32; w.len()];
+        for j in 0..n {
+            for i in 0..k {
+                t[i * n + j] = w[j * k + i];
+            }
+        }
+        Self {
+            w: t,
+            bias,
+            slabs: false,
+        }
+    }
+
+    /// Output width.
+    pub fn out(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// `out[rows × n] = x[rows × k] · W + bias`: the AVX-512 small-row kernel where the
+    /// CPU has it, else the `gemm` crate; `threads` > 1 splits the columns.
+    pub fn apply(&self, out: &mut [f32], x: &[f32], rows: usize, threads: usize) {
+        let n = self.bias.len();
+        let k = self.w.len() / n;
+        assert!(out.len() >= rows * n && x.len() >= rows * k);
+        if self.slabs {
+            let slabs = n / small_gemm::SLAB;
+            if threads > 1 && rows * n * k >= PARALLEL_MIN_MACS {
+                let mid = slabs / 2;
+                let out_ptr = SendPtr(out.as_mut_ptr());
+                let len = out.len();
+                rayon::join(
+                    || {
+                        // SAFETY: both halves write disjoint column ranges of `out`
+                        // (slabs 0..mid and mid..slabs) and only read x, w and bias, so
+                        // two views of the same buffer never touch the same element.
+                        let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), len) };
+                        small_gemm::matmul_bias(out, x, rows, &self.w, &self.bias, 0..mid)
+                    },
+                    || {
+                        // SAFETY: as above, the other half of the columns.
+                        let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), len) };
+                        small_gemm::matmul_bias(out, x, rows, &self.w, &self.bias, mid..slabs)
+                    },
+                );
+            } else {
+                small_gemm::matmul_bias(out, x, rows, &self.w, &self.bias, 0..slabs);
+            }
+            return;
+        }
+        for row in out[..rows * n].chunks_exact_mut(n) {
+            row.copy_from_slice(&self.bias);
+        }
+        let parallelism = if threads > 1 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        // SAFETY: the pointers cover the extents checked above: dst is rows×n (row stride
+        // n, column stride 1), lhs is rows×k (row stride k), rhs is the k×n weight (row
+        // stride n, column stride 1); `out` aliases neither input.
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                x.as_ptr(),
+                1,
+                k as isize,
+                self.w.as_ptr(),
+                1,
+                n as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_and_exp_match_the_standard_library() {
+        for i in -400..=400 {
+            let x = i as f32 / 50.0;
+            let want = libm_erf(x as f64) as f32;
+            assert!((erf(x) - want).abs() < 3e-7, "erf({x}) = {} want {want}", erf(x));
+            if x <= 0.0 {
+                let e = (x as f64).exp() as f32;
+                assert!((exp(x) - e).abs() <= 1e-6 * e.max(1e-30), "exp({x})");
+            }
+        }
+    }
+
+    /// erf in f64 by Kummer's series, erf(x) = 2/√π·e^(-x²)·Σ 2ⁿx^(2n+1)/(1·3···(2n+1)),
+    /// which has no cancellation (the standard library has no erf).
+    fn libm_erf(x: f64) -> f64 {
+        if x.abs() > 6.0 {
+            return x.signum();
+        }
+        let mut term = x;
+        let mut sum = x;
+        let x2 = x * x;
+        for n in 1..200 {
+            term *= 2.0 * x2 / (2 * n + 1) as f64;
+            sum += term;
+        }
+        2.0 / std::f64::consts::PI.sqrt() * (-x2).exp() * sum
+    }
+
+    #[test]
+    fn both_builds_agree() {
+        let mut a: Vec<f32> = (0..999).map(|i| (i as f32 - 500.0) / 97.0).collect();
+        let mut b = a.clone();
+        gelu(&mut a);
+        gelu_portable(&mut b);
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn linear_is_x_times_w_transposed_plus_bias() {
+        let (rows, k, n) = (3, 5, 4);
+        let x: Vec<f32> = (0..rows * k).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let bias = vec![0.5, -1.0, 2.0, 0.0];
+        let mut out = vec![0f32; rows * n];
+        Linear::from_torch(&w, bias.clone()).apply(&mut out, &x, rows, 1);
+        for r in 0..rows {
+            for j in 0..n {
+                let want: f32 = bias[j] + (0..k).map(|i| x[r * k + i] * w[j * k + i]).sum::<f32>();
+                assert!((out[r * n + j] - want).abs() < 1e-4);
+            }
+        }
+    }
+}
