@@ -125,17 +125,22 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
 }
 
-/// Admits a call expected to wait `expected` and then take `encode`, or says why not:
-/// the wait must fit the budget, and wait plus encoding the caller's deadline.
+/// Admits a call expected to wait `expected` (of which `counted` counts against the
+/// budget) and then take `encode`, or says why not: the counted wait must fit the
+/// budget, and the whole wait plus encoding the caller's deadline.
 pub fn admit(
+    counted: Duration,
     expected: Duration,
     encode: Duration,
     budget: Duration,
     deadline: Option<Instant>,
     now: Instant,
 ) -> Result<(), Refused> {
-    if expected > budget {
-        return Err(Refused::OverBudget { expected, budget });
+    if counted > budget {
+        return Err(Refused::OverBudget {
+            expected: counted,
+            budget,
+        });
     }
     if let Some(deadline) = deadline {
         let remaining = deadline.saturating_duration_since(now);
@@ -193,13 +198,22 @@ mod tests {
     fn refusals_name_the_expected_wait_and_the_budget() {
         let now = Instant::now();
         let budget = Duration::from_millis(100);
-        let e = admit(Duration::from_millis(250), Duration::ZERO, budget, None, now).unwrap_err();
+        let e = admit(
+            Duration::from_millis(250),
+            Duration::from_millis(250),
+            Duration::ZERO,
+            budget,
+            None,
+            now,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "the encoder is overloaded: expected wait 250.0 ms exceeds the budget of 100.0 ms; retry with backoff"
         );
         let deadline = Some(now + Duration::from_millis(30));
         let e = admit(
+            Duration::from_millis(20),
             Duration::from_millis(20),
             Duration::from_millis(15),
             budget,
@@ -212,12 +226,33 @@ mod tests {
         assert!(e.to_string().contains("budget 100.0 ms"), "{e}");
         admit(
             Duration::from_millis(20),
+            Duration::from_millis(20),
             Duration::from_millis(5),
             budget,
             deadline,
             now,
         )
         .unwrap();
-        admit(budget, Duration::from_secs(5), budget, None, now).unwrap();
+        admit(budget, budget, Duration::from_secs(5), budget, None, now).unwrap();
+        // Wait the budget does not count (a running bulk chunk) still meets the deadline.
+        let e = admit(
+            Duration::ZERO,
+            Duration::from_millis(300),
+            Duration::from_millis(5),
+            budget,
+            Some(now + Duration::from_millis(100)),
+            now,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Refused::PastDeadline { .. }), "{e}");
+        admit(
+            Duration::ZERO,
+            Duration::from_millis(300),
+            Duration::from_millis(5),
+            budget,
+            None,
+            now,
+        )
+        .unwrap();
     }
 }

@@ -95,21 +95,29 @@ impl Queues {
         self.lanes.iter().map(VecDeque::len).sum()
     }
 
-    /// How long a text entering `lane` now would wait before its batch starts:
-    /// the rest of the batch being encoded, the interactive questions queued, and
-    /// for bulk also the bulk texts queued.
-    fn expected_wait(&self, lane: Lane, now: Instant) -> Duration {
+    /// How long a text entering `lane` now would wait before its batch starts, as
+    /// (counted against the budget, total): the rest of the batch being encoded, the
+    /// interactive questions queued, and for bulk also the bulk texts queued. For an
+    /// interactive question the rest of a running bulk chunk (one text at most
+    /// `max_question_chars` long, a fraction of a second) counts against its deadline
+    /// but not the budget: refusing questions while bulk work runs would let one
+    /// Embed caller deny everyone service.
+    fn expected_wait(&self, lane: Lane, now: Instant) -> (Duration, Duration) {
         let rest = self.busy.map_or(Duration::ZERO, |b| {
             self.throughput[b.lane.index()]
                 .for_questions(b.questions)
                 .saturating_sub(now - b.started)
         });
+        let rest_counted = match (lane, self.busy.map(|b| b.lane)) {
+            (Lane::Interactive, Some(Lane::Bulk)) => Duration::ZERO,
+            _ => rest,
+        };
         let interactive = self.throughput[0].for_questions(self.lanes[0].len());
         let bulk = match lane {
             Lane::Interactive => Duration::ZERO,
             Lane::Bulk => self.throughput[1].for_questions(self.lanes[1].len()),
         };
-        rest + interactive + bulk
+        (rest_counted + interactive + bulk, rest + interactive + bulk)
     }
 }
 
@@ -174,9 +182,9 @@ impl EncoderQueue {
         if q.waiting() + texts.len() > self.capacity {
             return Err(Refused::Full(self.capacity));
         }
-        let expected = q.expected_wait(lane, now);
+        let (counted, expected) = q.expected_wait(lane, now);
         let encode = q.throughput[lane.index()].for_questions(texts.len());
-        admission::admit(expected, encode, self.budget, deadline, now)?;
+        admission::admit(counted, expected, encode, self.budget, deadline, now)?;
         let receivers = texts
             .into_iter()
             .map(|text| {

@@ -142,7 +142,13 @@ async fn embed_ask(
     let mut tasks = Vec::new();
     for e in 0..embedders {
         let (mut c, stop) = (c.clone(), stop.clone());
-        let batch: Vec<String> = (0..texts).map(|i| format!("{e}-{i} {text}")).collect();
+        // Each text exactly `chars` long, distinct so none is served from the cache.
+        let batch: Vec<String> = (0..texts)
+            .map(|i| {
+                let tag = format!("{e}-{i} ");
+                format!("{tag}{}", &text[..chars.saturating_sub(tag.len())])
+            })
+            .collect();
         tasks.push(tokio::spawn(async move {
             let mut took = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < give_up {
