@@ -62,7 +62,7 @@ KEFU_INDEX=$RUN/index KEFU_MODEL_DIR=$MODEL bash deploy/replicas.sh start
 source "$RUN/topology.env"
 
 echo "== kefu-load through nginx ($LB_GRPC) during a rolling reload"
-"$BIN/kefu-load" --addr "$LB_GRPC" --concurrency "$CONCURRENCY" --duration "$LOAD_MAX_SECS" \
+"$BIN/kefu-load" --addr "$LB_GRPC" --concurrency "$CONCURRENCY" --duration "$LOAD_MAX_SECS" --requests 100000000 \
     --route-every "$ROUTE_EVERY" >"$RUN/load-nginx.txt" 2>&1 &
 load_pid=$!
 sleep 2
