@@ -2,9 +2,9 @@
 //! replicas behind a load balancer share the index but not the log, so they answer
 //! Routing calls with a status naming the router and file Resolve handoffs there.
 
+use crate::desk::Desk;
 use crate::proto::routing_client::RoutingClient;
 use crate::proto::{RouteRequest, RouteResponse};
-use crate::routing::Desk;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};

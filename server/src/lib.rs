@@ -4,7 +4,9 @@
 //! 3. [`serve`] — listeners, health, reflection, signals, graceful shutdown
 //!    and [`layer`] — what every call gets: permit, span, deadline, status codes, metrics
 //! 4. [`answers`] / [`resolve`] / [`admin`] / [`routing`] — one handler per RPC: convert, call the engine, convert back;
-//!    [`home`] — whether routing runs here or at the router replica (`--router`)
+//!    [`home`] — whether routing runs here or at the router replica (`--router`);
+//!    [`desk`] — the router behind one lock and its assignment feed (engine types only);
+//!    [`convert`] — every Routing message ↔ engine conversion
 //! 5. [`state`] — the served index (swapped, never mutated), embedding cache, limits
 //! 6. [`batcher`] — the encoder worker with continuous batching, an interactive and a bulk lane;
 //!    [`admission`] — calls admitted by expected wait; [`deadline`] — a call's `grpc-timeout`
@@ -17,7 +19,9 @@ pub mod answers;
 pub mod auth;
 pub mod batcher;
 pub mod config;
+pub mod convert;
 pub mod deadline;
+pub mod desk;
 pub mod home;
 pub mod http;
 pub mod layer;

@@ -3,9 +3,10 @@
 //! with the router, converts back.
 
 use crate::answers::{AnswersService, hit_in, index_status};
+use crate::convert::{route_response, route_status, tier_from};
+use crate::desk::now_ms;
 use crate::home::RoutingHome;
 use crate::proto::{ResolveDecision, ResolveRequest, ResolveResponse, RouteRequest, Timings};
-use crate::routing::{now_ms, route_response, route_status, tier_from};
 use kefu_engine::index::Filter;
 use kefu_engine::resolve::{Answerer, Decision, Inquiry, LanguageSource, Reason, Resolution, language};
 use kefu_engine::route::{Command, Ticket};
