@@ -131,11 +131,7 @@ pub fn stage_version(
     }
     // Scores are dot products, and `kefu verify` refuses a vector that is not unit length.
     for (p, row) in corpus.vectors.chunks(corpus.dim.max(1)).enumerate() {
-        let norm = row
-            .iter()
-            .map(|&x| f64::from(x) * f64::from(x))
-            .sum::<f64>()
-            .sqrt();
+        let norm = super::format::norm_f64(row);
         if (norm - 1.0).abs() >= UNIT_TOLERANCE {
             return Err(IndexError::Build(format!(
                 "vector {p} has length {norm:.6}, not 1 (normalise embeddings before indexing)"

@@ -32,6 +32,12 @@ pub const NO_NODE: u32 = u32::MAX;
 pub const ALIGN: usize = 64;
 /// Stored vectors are unit length within this: the build refuses others and `verify` reports them.
 pub const UNIT_TOLERANCE: f64 = 1e-3;
+
+/// A vector's length computed in f64: a square of any finite f32 (≤ 1.2e77) and their
+/// sum over any plausible dimension stay finite, where f32 overflows at |x| ≈ 1.8e19.
+pub fn norm_f64(v: &[f32]) -> f64 {
+    v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt()
+}
 /// Sample code for "the article's base title" (see [`crate::kb::LEGACY_TITLE`]).
 pub const TITLE_QUESTION: u32 = crate::kb::LEGACY_TITLE;
 

@@ -48,14 +48,8 @@ impl Index {
                 "vector component {i} is not a finite number"
             )));
         }
-        // In f64 a square of any finite f32 (≤ 1.2e77) and their sum over any
-        // plausible dimension stay finite, where f32 overflows at |x| ≈ 1.8e19
-        // and would turn the query into zeros.
-        let norm = query
-            .iter()
-            .map(|&x| f64::from(x) * f64::from(x))
-            .sum::<f64>()
-            .sqrt();
+        // In f64: an f32 norm overflows at |x| ≈ 1.8e19 and would turn the query into zeros.
+        let norm = super::format::norm_f64(query);
         if norm == 0.0 {
             return Err(IndexError::InvalidQuery("vector is all zeros".into()));
         }

@@ -90,11 +90,7 @@ impl Index {
             if let Some(i) = row.iter().position(|x| !x.is_finite()) {
                 return Err(bad(format!("component {i} is {}", row[i])));
             }
-            let norm = row
-                .iter()
-                .map(|&x| f64::from(x) * f64::from(x))
-                .sum::<f64>()
-                .sqrt();
+            let norm = super::format::norm_f64(row);
             if (norm - 1.0).abs() >= UNIT_TOLERANCE {
                 return Err(bad(format!("length is {norm:.6}, not 1")));
             }
