@@ -29,11 +29,7 @@ fn search(c: &mut Criterion) {
     let corpus = Corpus::from_vectors(
         synth.sample(n, 0),
         dim,
-        ModelId {
-            name: "synthetic".into(),
-            sha256: "seed-42".into(),
-            dim,
-        },
+        ModelId::f32("synthetic", "seed-42", dim),
         "bench",
     );
     let queries = synth.sample(1000, 1);

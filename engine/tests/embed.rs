@@ -105,11 +105,11 @@ fn empty_batch_gives_no_vectors() {
 fn model_id_is_the_weights_checksum() {
     let id = common::encoder().model_id().unwrap();
     assert_eq!(
-        id.sha256,
+        id.space.sha256,
         "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     );
-    assert_eq!(id.dim, 384);
-    assert_eq!(id.name, "all-MiniLM-L6-v2");
+    assert_eq!(id.space.dim, 384);
+    assert_eq!(id.space.name, "all-MiniLM-L6-v2");
 }
 
 // --- bad model folders: each names the file and what is wrong -------------

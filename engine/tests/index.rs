@@ -314,11 +314,7 @@ fn graph_search_matches_exact_scan_on_a_clustered_corpus() {
         ..Default::default()
     });
     let n = 5_000;
-    let model = ModelId {
-        name: "synthetic".into(),
-        sha256: "test".into(),
-        dim: 384,
-    };
+    let model = ModelId::f32("synthetic", "test", 384);
     let corpus = Corpus::from_vectors(synth.sample(n, 0), 384, model, "test");
     let root = tempfile::tempdir().unwrap();
     let dir = build_version(root.path(), &corpus, &BuildParams::default(), &quiet).unwrap();
@@ -343,11 +339,7 @@ fn small_index() -> (tempfile::TempDir, PathBuf) {
         clusters: 4,
         ..Default::default()
     });
-    let model = ModelId {
-        name: "synthetic".into(),
-        sha256: "test".into(),
-        dim: 384,
-    };
+    let model = ModelId::f32("synthetic", "test", 384);
     let mut corpus = Corpus::from_vectors(synth.sample(200, 0), 384, model, "test");
     for (i, a) in corpus.articles.iter_mut().enumerate() {
         a.tags = vec![if i % 2 == 0 { "even" } else { "odd" }.to_string()];

@@ -13,11 +13,7 @@ fn quiet(_: kefu_engine::index::Stage, _: u64, _: u64) {}
 
 fn corpus() -> Corpus {
     let synth = SynthCorpus::new(SynthParams::default());
-    let model = ModelId {
-        name: "synthetic".into(),
-        sha256: "root-test".into(),
-        dim: synth.dim(),
-    };
+    let model = ModelId::f32("synthetic", "root-test", synth.dim());
     Corpus::from_vectors(synth.sample(40, 0), synth.dim(), model, "test")
 }
 

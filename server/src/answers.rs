@@ -216,9 +216,9 @@ impl AnswersService {
         let vectors = self.state.embed_texts(r.texts, deadline).await?;
         Ok(EmbedResponse {
             vectors: vectors.into_iter().map(|values| Vector { values }).collect(),
-            dim: self.state.model.dim as u32,
-            model: self.state.model.name.clone(),
-            model_sha256: self.state.model.sha256.clone(),
+            dim: self.state.model.space.dim as u32,
+            model: self.state.model.space.name.clone(),
+            model_sha256: self.state.model.space.sha256.clone(),
         })
     }
 }

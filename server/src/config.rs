@@ -43,6 +43,10 @@ pub struct Config {
     /// Encoder forward pass: fast (kefu's own) or candle (the reference); same vectors.
     #[arg(long, env = "KEFU_ENCODER", default_value = "fast")]
     pub encoder: kefu_engine::embed::Backend,
+    /// Encoder precision: f32, or int8 (fast encoder only; quantised at load, searches
+    /// f32-built indexes of the same model).
+    #[arg(long, env = "KEFU_PRECISION", default_value = "f32")]
+    pub precision: kefu_engine::embed::Precision,
     /// Largest gRPC message or REST request body accepted, in bytes.
     #[arg(long, env = "KEFU_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
     pub max_message_bytes: usize,

@@ -134,9 +134,10 @@ pub struct AppState {
 impl AppState {
     /// Loads the model and the index, and checks they belong together.
     pub fn load(config: Config) -> Result<Self, StartError> {
-        let encoder: Arc<dyn Encoder> = kefu_engine::embed::load(&config.model, config.encoder)?.into();
+        let encoder: Arc<dyn Encoder> =
+            kefu_engine::embed::load(&config.model, config.encoder, config.precision)?.into();
         let model = encoder.model_id()?.clone();
-        tracing::info!(model = %model.name, encoder = %config.encoder, "encoder loaded");
+        tracing::info!(model = %model.space.name, encoder = %config.encoder, precision = %config.precision, "encoder loaded");
         let index = Index::open(&config.index)?;
         check_model(&index, &model).map_err(StartError::Mismatch)?;
         // A version directory given directly: its parent is the root Reload looks in.
@@ -255,7 +256,7 @@ impl AppState {
         deadline: Option<Instant>,
     ) -> Result<(Arc<Vec<f32>>, bool), EmbedFailure> {
         let normalised = normalise(text);
-        let key = format!("{}\u{0}{normalised}", self.model.sha256);
+        let key = format!("{}\u{0}{normalised}", self.model.space.sha256);
         if let Some(v) = self.cache.get(&key).await {
             self.metrics.cache_hits.inc();
             return Ok((v, true));
@@ -301,17 +302,8 @@ pub fn normalise(text: &str) -> String {
 /// An index answers only queries embedded by the model that built it.
 fn check_model(index: &Index, model: &ModelId) -> Result<(), String> {
     let built = &index.manifest().model;
-    if built.sha256 != model.sha256 || built.dim != model.dim {
-        return Err(format!(
-            "index {} was built with model {} (sha256 {}, dim {}) but the server runs {} (sha256 {}, dim {})",
-            index.manifest().version,
-            built.name,
-            built.sha256,
-            built.dim,
-            model.name,
-            model.sha256,
-            model.dim
-        ));
+    match model.space_mismatch(built) {
+        Some(why) => Err(format!("index {} was {why}", index.manifest().version)),
+        None => Ok(()),
     }
-    Ok(())
 }

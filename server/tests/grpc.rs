@@ -563,7 +563,7 @@ async fn model_mismatch_is_refused_at_start() {
         &|_, _, _| {},
     )
     .unwrap();
-    other.model.sha256 = "0".repeat(64);
+    other.model.space.sha256 = "0".repeat(64);
     build_version(root.path(), &other, &BuildParams::default(), &|_, _, _| {}).unwrap();
     let err = kefu_server::start(config(root.path()))
         .await

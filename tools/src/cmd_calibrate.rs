@@ -62,7 +62,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     println!(
         "{} ({}): scoring {}, target precision {:.0}%, out-of-scope share {:.0}%",
         index.manifest().version,
-        index.manifest().model.name,
+        index.manifest().model.space.name,
         c.scoring.name(),
         c.target_precision * 100.0,
         c.out_of_scope_share * 100.0

@@ -1,7 +1,7 @@
 //! `kefu embed` and `kefu similarity`: the encoder from the shell.
 
 use anyhow::{Result, bail};
-use kefu_engine::embed::{Backend, Encoder, ModelDir, cosine};
+use kefu_engine::embed::{Backend, Encoder, ModelDir, Precision, cosine};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,16 +27,15 @@ pub struct SimilarityArgs {
     b: String,
 }
 
-/// The forward pass `--encoder` chose, set once by `main` before any command runs.
-pub static BACKEND: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+/// The forward pass and precision `--encoder`/`--precision` chose, set once by `main`
+/// before any command runs.
+pub static ENCODER: std::sync::OnceLock<(Backend, Precision)> = std::sync::OnceLock::new();
 
 /// Loads the encoder the flags and environment name.
 pub fn load_encoder(model: Option<&Path>) -> Result<Box<dyn Encoder>> {
     let path = ModelDir::resolve(model);
-    Ok(kefu_engine::embed::load(
-        &path,
-        BACKEND.get().copied().unwrap_or_default(),
-    )?)
+    let (backend, precision) = ENCODER.get().copied().unwrap_or_default();
+    Ok(kefu_engine::embed::load(&path, backend, precision)?)
 }
 
 /// One output line of `kefu embed`, fields in the documented order.

@@ -326,7 +326,7 @@ pub fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         .then(|| baseline(&cases, &outcomes, overall.row().precision.unwrap_or(100.0)));
     let report = Report {
         index: index.manifest().version.clone(),
-        model: index.manifest().model.name.clone(),
+        model: index.manifest().model.space.name.clone(),
         scoring: answerer.scoring().name(),
         threshold: answerer.threshold(None),
         thresholds_by_locale: calibration

@@ -80,11 +80,7 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
             seed: a.seed,
             ..Default::default()
         });
-        let model = ModelId {
-            name: "synthetic".into(),
-            sha256: format!("seed-{}", a.seed),
-            dim: synth.dim(),
-        };
+        let model = ModelId::f32("synthetic", format!("seed-{}", a.seed), synth.dim());
         Corpus::from_vectors(
             synth.sample(n, 0),
             synth.dim(),
@@ -170,7 +166,7 @@ pub fn run_inspect(a: DirArgs) -> Result<ExitCode> {
     println!("format:         {}", m.format_version);
     println!(
         "model:          {} (dim {}, sha256 {})",
-        m.model.name, m.model.dim, m.model.sha256
+        m.model.space.name, m.model.space.dim, m.model.space.sha256
     );
     println!("metric:         {}", m.metric);
     println!("articles:       {}", m.articles);

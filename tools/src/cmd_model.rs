@@ -31,9 +31,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let enc = BertEncoder::load(&dir)?;
     let id = enc.model_id()?;
     println!("folder:         {}", path.display());
-    println!("name:           {}", id.name);
-    println!("dimension:      {}", id.dim);
-    println!("sha256:         {}", id.sha256);
+    println!("name:           {}", id.space.name);
+    println!("dimension:      {}", id.space.dim);
+    println!("sha256:         {}", id.space.sha256);
     println!("pooling:        {:?}", dir.pooling);
     println!("max_seq_length: {}", dir.max_seq_length);
     if !dir.prompts.query.is_empty() || !dir.prompts.passage.is_empty() {

@@ -62,15 +62,8 @@ pub fn open_with_encoder(
     let encoder = load_encoder(model)?;
     let id = encoder.model_id()?;
     let built = &index.manifest().model;
-    if id.sha256 != built.sha256 || id.dim != built.dim {
-        bail!(
-            "{} was built with model {} (sha256 {}…), but the loaded model is {} (sha256 {}…); pass --model",
-            index.dir().display(),
-            built.name,
-            built.sha256.get(..12).unwrap_or(&built.sha256),
-            id.name,
-            &id.sha256[..12]
-        );
+    if let Some(why) = id.space_mismatch(built) {
+        bail!("{} was {why}; pass --model", index.dir().display());
     }
     Ok((index, encoder))
 }
@@ -172,7 +165,7 @@ pub struct RecallArgs {
 pub fn run_bench_recall(a: RecallArgs) -> Result<ExitCode> {
     let index = Index::open(&a.dir)?;
     let dim = index.dim();
-    let queries: Vec<f32> = if index.manifest().model.name == "synthetic" {
+    let queries: Vec<f32> = if index.manifest().model.space.name == "synthetic" {
         // Held-out points of the same distribution the corpus was drawn from.
         SynthCorpus::new(SynthParams {
             seed: a.seed,

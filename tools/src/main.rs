@@ -34,6 +34,10 @@ struct Cli {
     /// `candle` (the reference); both give the same vectors.
     #[arg(long, global = true, env = "KEFU_ENCODER", default_value = "fast")]
     encoder: kefu_engine::embed::Backend,
+    /// Precision of the encoder's linear layers: `f32` (the default) or `int8` (fast
+    /// encoder only; searches f32-built indexes of the same model, see docs/performance.md).
+    #[arg(long, global = true, env = "KEFU_PRECISION", default_value = "f32")]
+    precision: kefu_engine::embed::Precision,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,7 +76,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let _ = cmd_embed::BACKEND.set(cli.encoder);
+    let _ = cmd_embed::ENCODER.set((cli.encoder, cli.precision));
     let result = match cli.command {
         Command::Model(a) => cmd_model::run(a),
         Command::Embed(a) => cmd_embed::run_embed(a),

@@ -1,7 +1,7 @@
 //! The reference encoder: candle's BERT over a sentence-transformers folder.
 
 use super::model_dir::{ModelDir, Pooling};
-use super::{EmbedError, Encoder, ModelId, TextRole};
+use super::{EmbedError, Encoder, ModelId, Precision, TextRole};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
@@ -210,7 +210,7 @@ pub(super) fn with_prompt(dir: &ModelDir, role: TextRole, text: &str) -> String 
 }
 
 /// Names the weights by the sha256 of `model.safetensors` (read once, when first asked).
-pub(super) fn hash_model(dir: &ModelDir, dim: usize) -> Result<ModelId, EmbedError> {
+pub(super) fn hash_model(dir: &ModelDir, dim: usize, variant: Precision) -> Result<ModelId, EmbedError> {
     let mut file = std::fs::File::open(&dir.weights).map_err(|e| EmbedError::Io {
         path: dir.weights.clone(),
         source: e,
@@ -220,11 +220,9 @@ pub(super) fn hash_model(dir: &ModelDir, dim: usize) -> Result<ModelId, EmbedErr
         path: dir.weights.clone(),
         source: e,
     })?;
-    Ok(ModelId {
-        name: dir.name(),
-        sha256: format!("{:x}", hasher.finalize()),
-        dim,
-    })
+    let mut id = ModelId::f32(dir.name(), format!("{:x}", hasher.finalize()), dim);
+    id.variant = variant;
+    Ok(id)
 }
 
 /// Scales a vector to unit length (a zero vector stays zero).
@@ -244,7 +242,7 @@ impl Encoder for BertEncoder {
         if let Some(id) = self.id.get() {
             return Ok(id);
         }
-        let id = hash_model(&self.dir, self.dim)?;
+        let id = hash_model(&self.dir, self.dim, Precision::F32)?;
         Ok(self.id.get_or_init(|| id))
     }
 

@@ -46,6 +46,8 @@ pub enum EmbedError {
     Dimension { path: PathBuf, reason: String },
     #[error("encoder failed: {0}")]
     Inference(String),
+    #[error("unsupported encoder choice: {0}")]
+    Unsupported(String),
 }
 
 /// Whether a text is a query or a stored passage: E5-style models want a different prefix for each.
@@ -55,15 +57,88 @@ pub enum TextRole {
     Passage,
 }
 
-/// Identifies the weights that produced a vector, so an index never mixes two encoders.
+/// The weights vectors come from: two vectors are comparable only within one space.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ModelId {
+pub struct VectorSpace {
     /// Human-readable name: the model folder's name.
     pub name: String,
     /// sha256 of `model.safetensors`, hex.
     pub sha256: String,
     /// Output dimension.
     pub dim: usize,
+}
+
+/// Identifies the encoder behind a vector: its space, and the variant that ran the
+/// weights. An index answers queries of its own space; the variant is recorded so a
+/// reader knows how its vectors were made (an int8 query searching an f32-built index
+/// agrees on the top hit — measured in docs/performance.md — so only the space must match).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelId {
+    #[serde(flatten)]
+    pub space: VectorSpace,
+    /// Absent in manifests written before variants existed: those were all f32.
+    #[serde(default)]
+    pub variant: Precision,
+}
+
+impl ModelId {
+    /// An f32 encoder of `space` (what every reference and import produces).
+    pub fn f32(name: impl Into<String>, sha256: impl Into<String>, dim: usize) -> Self {
+        Self {
+            space: VectorSpace {
+                name: name.into(),
+                sha256: sha256.into(),
+                dim,
+            },
+            variant: Precision::F32,
+        }
+    }
+
+    /// Why vectors of this encoder cannot search an index built by `built`, if they cannot.
+    pub fn space_mismatch(&self, built: &ModelId) -> Option<String> {
+        let (a, b) = (&self.space, &built.space);
+        (a.sha256 != b.sha256 || a.dim != b.dim).then(|| {
+            format!(
+                "built with model {} (sha256 {}…, dim {}) but the encoder runs {} (sha256 {}…, dim {})",
+                b.name,
+                b.sha256.get(..12).unwrap_or(&b.sha256),
+                b.dim,
+                a.name,
+                a.sha256.get(..12).unwrap_or(&a.sha256),
+                a.dim
+            )
+        })
+    }
+}
+
+/// How an encoder runs its weights: `f32` as trained, or `int8` (weights per output
+/// column, activations per token, quantised; vectors cosine ≥ 0.99 to f32's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Int8,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "int8" => Ok(Self::Int8),
+            other => Err(format!("unknown precision {other:?}: expected f32 or int8")),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Int8 => "int8",
+        })
+    }
 }
 
 /// Maps texts to unit-length vectors; the one seam between kefu and any embedding backend.
@@ -123,12 +198,18 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// Loads the model folder at `path` with the chosen forward pass.
-pub fn load(path: &Path, backend: Backend) -> Result<Box<dyn Encoder>, EmbedError> {
+/// Loads the model folder at `path` with the chosen forward pass and precision
+/// (int8 runs on the fast pass only).
+pub fn load(path: &Path, backend: Backend, precision: Precision) -> Result<Box<dyn Encoder>, EmbedError> {
     let dir = ModelDir::open(path)?;
-    Ok(match backend {
-        Backend::Fast => Box::new(FastEncoder::load(&dir)?),
-        Backend::Candle => Box::new(BertEncoder::load(&dir)?),
+    Ok(match (backend, precision) {
+        (Backend::Fast, p) => Box::new(FastEncoder::load_as(&dir, p)?),
+        (Backend::Candle, Precision::F32) => Box::new(BertEncoder::load(&dir)?),
+        (Backend::Candle, p) => {
+            return Err(EmbedError::Unsupported(format!(
+                "the candle encoder runs f32 only; {p} needs the fast encoder"
+            )));
+        }
     })
 }
 

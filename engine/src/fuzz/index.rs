@@ -383,11 +383,7 @@ fn corpus() -> Corpus {
         vectors,
         point_article,
         point_question,
-        model: ModelId {
-            name: "fuzz".into(),
-            sha256: "none".into(),
-            dim: DIM,
-        },
+        model: ModelId::f32("fuzz", "none", DIM),
         source: "fuzz".into(),
     }
 }

@@ -85,10 +85,10 @@ impl Index {
                 return Err(corrupt(format!("{field} is {value}, more than {max}")));
             }
         }
-        if m.dim == 0 || m.dim != m.model.dim {
+        if m.dim == 0 || m.dim != m.model.space.dim {
             return Err(corrupt(format!(
                 "dimension {} disagrees with the model's {}",
-                m.dim, m.model.dim
+                m.dim, m.model.space.dim
             )));
         }
         Ok(Self {

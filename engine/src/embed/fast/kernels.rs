@@ -1,25 +1,6 @@
-//! The element-wise kernels of the fast pass (layer norm, GELU, residual add) and the
-//! one matrix product, each written once in plain Rust and compiled twice: for the
-//! CPU's AVX2+FMA when it has them (picked at run time) and portably otherwise.
-
-use super::small_gemm;
-use gemm::Parallelism;
-
-/// Below this many multiply-adds a product stays on one thread (waking another costs more).
-const PARALLEL_MIN_MACS: usize = 1 << 20;
-
-/// A raw output pointer that two threads may hold while writing disjoint columns.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: only used by Linear::apply, whose two tasks write disjoint elements.
-unsafe impl Send for SendPtr {}
-// SAFETY: as above.
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
+//! The element-wise kernels of the fast pass (layer norm, GELU, residual add, softmax),
+//! each written once in plain Rust and compiled twice: for the CPU's AVX2+FMA when it
+//! has them (picked at run time) and portably otherwise.
 
 /// Declares `$name`: the portable kernel `$portable` compiled again with AVX2+FMA enabled.
 macro_rules! dispatch {
@@ -141,112 +122,6 @@ pub fn softmax(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v *= inv);
 }
 
-/// A linear layer's weight, laid out once at load for the product that will run it:
-/// packed in column slabs for the AVX-512 kernel, or input-major (`[in × out]`,
-/// PyTorch's `[out × in]` transposed) for the `gemm` crate.
-pub struct Linear {
-    w: Vec<f32>,
-    bias: Vec<f32>,
-    slabs: bool,
-}
-
-impl Linear {
-    /// Lays out PyTorch's `[out × in]` row-major weight for this CPU.
-    pub fn from_torch(w: &[f32], bias: Vec<f32>) -> Self {
-        let (n, k) = (bias.len(), w.len() / bias.len());
-        if small_gemm::available() && n.is_multiple_of(small_gemm::SLAB) {
-            return Self {
-                w: small_gemm::pack(w, n),
-                bias,
-                slabs: true,
-            };
-        }
-        let mut t = vec![0f32; w.len()];
-        for j in 0..n {
-            for i in 0..k {
-                t[i * n + j] = w[j * k + i];
-            }
-        }
-        Self {
-            w: t,
-            bias,
-            slabs: false,
-        }
-    }
-
-    /// Output width.
-    pub fn out(&self) -> usize {
-        self.bias.len()
-    }
-
-    /// `out[rows × n] = x[rows × k] · W + bias`: the AVX-512 small-row kernel where the
-    /// CPU has it, else the `gemm` crate; `threads` > 1 splits the columns.
-    pub fn apply(&self, out: &mut [f32], x: &[f32], rows: usize, threads: usize) {
-        let n = self.bias.len();
-        let k = self.w.len() / n;
-        assert!(out.len() >= rows * n && x.len() >= rows * k);
-        if self.slabs {
-            let slabs = n / small_gemm::SLAB;
-            if threads > 1 && rows * n * k >= PARALLEL_MIN_MACS {
-                let mid = slabs / 2;
-                let out_ptr = SendPtr(out.as_mut_ptr());
-                let len = out.len();
-                rayon::join(
-                    || {
-                        // SAFETY: both halves write disjoint column ranges of `out`
-                        // (slabs 0..mid and mid..slabs) and only read x, w and bias, so
-                        // two views of the same buffer never touch the same element.
-                        let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), len) };
-                        small_gemm::matmul_bias(out, x, rows, &self.w, &self.bias, 0..mid)
-                    },
-                    || {
-                        // SAFETY: as above, the other half of the columns.
-                        let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), len) };
-                        small_gemm::matmul_bias(out, x, rows, &self.w, &self.bias, mid..slabs)
-                    },
-                );
-            } else {
-                small_gemm::matmul_bias(out, x, rows, &self.w, &self.bias, 0..slabs);
-            }
-            return;
-        }
-        for row in out[..rows * n].chunks_exact_mut(n) {
-            row.copy_from_slice(&self.bias);
-        }
-        let parallelism = if threads > 1 {
-            Parallelism::Rayon(threads)
-        } else {
-            Parallelism::None
-        };
-        // SAFETY: the pointers cover the extents checked above: dst is rows×n (row stride
-        // n, column stride 1), lhs is rows×k (row stride k), rhs is the k×n weight (row
-        // stride n, column stride 1); `out` aliases neither input.
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                self.w.as_ptr(),
-                1,
-                n as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            )
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,22 +164,6 @@ mod tests {
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-6);
-        }
-    }
-
-    #[test]
-    fn linear_is_x_times_w_transposed_plus_bias() {
-        let (rows, k, n) = (3, 5, 4);
-        let x: Vec<f32> = (0..rows * k).map(|i| i as f32 * 0.5 - 3.0).collect();
-        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let bias = vec![0.5, -1.0, 2.0, 0.0];
-        let mut out = vec![0f32; rows * n];
-        Linear::from_torch(&w, bias.clone()).apply(&mut out, &x, rows, 1);
-        for r in 0..rows {
-            for j in 0..n {
-                let want: f32 = bias[j] + (0..k).map(|i| x[r * k + i] * w[j * k + i]).sum::<f32>();
-                assert!((out[r * n + j] - want).abs() < 1e-4);
-            }
         }
     }
 }

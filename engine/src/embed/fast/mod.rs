@@ -4,24 +4,32 @@
 //!
 //! - [`weights`] — the parameters, read once from safetensors, QKV fused
 //! - [`forward`] — the pass: no padding, rows of all sequences stacked, reused buffers
-//! - [`kernels`] — layer norm, GELU, softmax (AVX2+FMA builds picked at run time) and
-//!   the matrix product (the `gemm` crate)
-//! - [`small_gemm`] — the matrix product for a question's few rows on AVX-512 CPUs
+//! - [`kernels`] — layer norm, GELU, softmax (AVX2+FMA builds picked at run time)
+//! - [`dense`] — the linear layers in f32 or int8, and the two-thread column split
+//! - [`small_gemm`] — the f32 product for a question's few rows on AVX-512 CPUs
+//!   (the `gemm` crate elsewhere)
+//! - [`quant`] — int8 weights per output column, activations per token row
+//! - [`int8_gemm`] — the int8 product: AVX-512 VNNI, or a portable loop
 
+mod dense;
 mod forward;
+mod int8_gemm;
 mod kernels;
+mod quant;
 mod small_gemm;
 mod weights;
 
 use super::bert::{hash_model, load_config, load_tokenizer, normalize, with_prompt};
 use super::model_dir::ModelDir;
-use super::{EmbedError, Encoder, ModelId, TextRole};
+use super::{EmbedError, Encoder, ModelId, Precision, TextRole};
 use std::sync::OnceLock;
 use tokenizers::Tokenizer;
 
-/// The fast f32 encoder: same folder, same tokenizer, same vectors as the reference.
+/// The fast encoder: same folder, same tokenizer as the reference; in f32 the same
+/// vectors, in int8 vectors of the same space (see [`Precision`]).
 pub struct FastEncoder {
     dir: ModelDir,
+    precision: Precision,
     tokenizer: Tokenizer,
     weights: weights::Weights,
     plan: forward::Plan,
@@ -29,8 +37,13 @@ pub struct FastEncoder {
 }
 
 impl FastEncoder {
-    /// Loads a model folder found by [`ModelDir::open`]; every failure names the file at fault.
+    /// Loads a model folder found by [`ModelDir::open`] in f32; every failure names the file at fault.
     pub fn load(dir: &ModelDir) -> Result<Self, EmbedError> {
+        Self::load_as(dir, Precision::F32)
+    }
+
+    /// Loads a model folder with its linear layers in `precision` (int8 quantises at load).
+    pub fn load_as(dir: &ModelDir, precision: Precision) -> Result<Self, EmbedError> {
         let config = load_config(dir)?;
         let tokenizer = load_tokenizer(dir, &config)?;
         let shape = weights::Shape {
@@ -40,9 +53,10 @@ impl FastEncoder {
             vocab: config.vocab_size,
             positions: config.max_position_embeddings,
         };
-        let weights = weights::Weights::load(&dir.weights, &shape)?;
+        let weights = weights::Weights::load(&dir.weights, &shape, precision)?;
         Ok(Self {
             dir: dir.clone(),
+            precision,
             tokenizer,
             weights,
             plan: forward::Plan {
@@ -76,7 +90,7 @@ impl Encoder for FastEncoder {
         if let Some(id) = self.id.get() {
             return Ok(id);
         }
-        let id = hash_model(&self.dir, self.weights.hidden)?;
+        let id = hash_model(&self.dir, self.weights.hidden, self.precision)?;
         Ok(self.id.get_or_init(|| id))
     }
 

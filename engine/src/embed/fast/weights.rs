@@ -1,19 +1,20 @@
 //! The BERT weights the fast pass reads, copied once at load out of the safetensors
-//! file into owned buffers, with the query, key and value projections fused into one.
+//! file into owned buffers, with the query, key and value projections fused into one
+//! and every linear layer in the precision asked for.
 
-use super::kernels::Linear;
-use crate::embed::EmbedError;
+use super::dense::Dense;
+use crate::embed::{EmbedError, Precision};
 use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
 
 /// One encoder layer's parameters.
 pub struct Layer {
     /// Query, key and value projections side by side: `hidden → 3·hidden`.
-    pub qkv: Linear,
-    pub attn_out: Linear,
+    pub qkv: Dense,
+    pub attn_out: Dense,
     pub attn_norm: (Vec<f32>, Vec<f32>),
-    pub ffn_in: Linear,
-    pub ffn_out: Linear,
+    pub ffn_in: Dense,
+    pub ffn_out: Dense,
     pub out_norm: (Vec<f32>, Vec<f32>),
 }
 
@@ -41,7 +42,7 @@ pub struct Shape {
 
 impl Weights {
     /// Reads every tensor the pass needs, checking each one's dtype and shape.
-    pub fn load(path: &Path, shape: &Shape) -> Result<Self, EmbedError> {
+    pub fn load(path: &Path, shape: &Shape, precision: Precision) -> Result<Self, EmbedError> {
         let err = |reason: String| EmbedError::Weights {
             path: path.to_path_buf(),
             reason,
@@ -90,14 +91,15 @@ impl Weights {
                 qkv_w.extend(get(&format!("{p}.attention.self.{part}.weight"), &[h, h])?);
                 qkv_b.extend(get(&format!("{p}.attention.self.{part}.bias"), &[h])?);
             }
-            let linear = |name: &str, out: usize, inp: usize| -> Result<Linear, EmbedError> {
-                Ok(Linear::from_torch(
+            let linear = |name: &str, out: usize, inp: usize| -> Result<Dense, EmbedError> {
+                Ok(Dense::from_torch(
                     &get(&format!("{p}.{name}.weight"), &[out, inp])?,
                     get(&format!("{p}.{name}.bias"), &[out])?,
+                    precision,
                 ))
             };
             layers.push(Layer {
-                qkv: Linear::from_torch(&qkv_w, qkv_b),
+                qkv: Dense::from_torch(&qkv_w, qkv_b, precision),
                 attn_out: linear("attention.output.dense", h, h)?,
                 attn_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
                 ffn_in: linear("intermediate.dense", i, h)?,
