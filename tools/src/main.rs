@@ -12,15 +12,18 @@
 //! - `calibrate`  — the answer-or-handoff calibration curve of an index
 //! - `bench-recall` — recall of the graph against an exact scan
 //! - `gen`        — synthetic corpora for benches
+//! - `export`     — an index's vectors as `.npy`, for peer benchmarks
 
 mod cmd_calibrate;
 mod cmd_embed;
 mod cmd_eval;
+mod cmd_export;
 mod cmd_gen;
 mod cmd_import;
 mod cmd_index;
 mod cmd_model;
 mod cmd_query;
+mod npy;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -62,6 +65,8 @@ enum Command {
     BenchRecall(cmd_query::RecallArgs),
     /// Generate synthetic clustered vectors, or compare them with real embeddings (--check).
     Gen(cmd_gen::GenArgs),
+    /// Write an index's vectors to a float32 .npy file (row i = point i), with article ids.
+    Export(cmd_export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
         Command::Calibrate(a) => cmd_calibrate::run(a),
         Command::BenchRecall(a) => cmd_query::run_bench_recall(a),
         Command::Gen(a) => cmd_gen::run(a),
+        Command::Export(a) => cmd_export::run(a),
     };
     match result {
         Ok(code) => code,
