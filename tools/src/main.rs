@@ -2,7 +2,7 @@
 //!
 //! Each subcommand is a thin file over one engine call:
 //! - `model`      — which model would load, and its identity; `model import` converts a packed one
-//! - `embed`      — texts to vectors (JSON lines)
+//! - `embed`      — texts to vectors (JSON lines or .npy), or the encoder's timing (`--bench`)
 //! - `similarity` — cosine of two texts
 //! - `build`      — a KB file to a new index version
 //! - `inspect`    — what an index version holds
@@ -23,6 +23,7 @@ mod cmd_import;
 mod cmd_index;
 mod cmd_model;
 mod cmd_query;
+mod embed_bench;
 mod npy;
 mod progress;
 
@@ -45,7 +46,7 @@ struct Cli {
 enum Command {
     /// Show the model folder that would be used, its dimension and checksum; `model import` converts a packed model.
     Model(cmd_model::Args),
-    /// Embed texts and print one JSON object per line: {"text", "dim", "vector"}.
+    /// Embed texts and print one JSON object per line: {"text", "dim", "vector"}; or write .npy, or time the encoder.
     Embed(cmd_embed::EmbedArgs),
     /// Print the cosine similarity of two texts.
     Similarity(cmd_embed::SimilarityArgs),
