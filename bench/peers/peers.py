@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-RECALL_TARGETS = (0.90, 0.95, 0.99)
 
 
 def log(msg: str) -> None:
@@ -374,7 +373,7 @@ def bench_search(a, kefu: Path, name: str, index_dir: Path, queries_arg: list, w
         if got is not None:
             engines[peer] = got
     table = []
-    for target in RECALL_TARGETS:
+    for target in a.recall_targets:
         row = {"recall": target}
         for engine, res in engines.items():
             us, floor = at_recall(res["rows"], target)
@@ -472,7 +471,7 @@ def markdown(result: dict) -> str:
                 for p in peers
             ]
             lines.append(
-                f"| {row['recall']:.2f} | {at_cell(row['kefu'])} | "
+                f"| {row['recall']:g} | {at_cell(row['kefu'])} | "
                 + " | ".join(at_cell(row[p]) for p in peers)
                 + " | "
                 + " | ".join(ratios)
@@ -515,6 +514,12 @@ def main() -> None:
         default="10,16,24,32,48,64,96,128,192,256,384",
         type=lambda s: sorted({int(x) for x in s.split(",")}),
     )
+    p.add_argument(
+        "--recall-targets",
+        default="0.9,0.95,0.99,0.999",
+        type=lambda s: sorted(float(x) for x in s.split(",")),
+        help="recalls the equal-recall table compares latency at",
+    )
     p.add_argument("--repeat", type=int, default=3, help="search passes per ef (best is kept)")
     p.add_argument("--synthetic", type=int, default=100_000, help="points of the synthetic index (0: skip)")
     p.add_argument("--synthetic-queries", type=int, default=1000)
@@ -554,6 +559,7 @@ def main() -> None:
         "batches": a.batches,
         "ef": a.ef,
         "repeat": a.repeat,
+        "recall_targets": a.recall_targets,
         "questions_en": n_en,
         "questions_all": n_all,
     }
