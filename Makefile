@@ -7,7 +7,7 @@ DEMO_INDEX := data/index
 GRPC ?= 127.0.0.1:50051
 METRICS ?= 127.0.0.1:9464
 
-.PHONY: help model model-multilingual demo test test-python build release bench fuzz lint fmt clean deploy-check
+.PHONY: help model model-multilingual demo test test-python build release bench bench-peers fuzz lint fmt clean deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,6 +48,12 @@ release: ## optimised binaries in target/release
 
 bench: model ## criterion benches: embed, search (builds a 100k synthetic index), route
 	$(CARGO) bench -p kefu-bench
+
+PEERS_ARGS ?=
+
+bench-peers: model ## kefu beside onnxruntime, hnswlib, faiss on the same questions and vectors (venv under target/; PEERS_ARGS=--help)
+	$(CARGO) build --release -p kefu
+	bash tools/scripts/bench-peers.sh $(PEERS_ARGS)
 
 FUZZ_SECS ?= 60
 FUZZ_TARGETS := index kb route

@@ -10,9 +10,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/tools/scripts/venv.sh"
 PYTHON="${PYTHON:-python3}"
-TARGET="${CARGO_TARGET_DIR:-target}"
-case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+TARGET="$(venv_target "$ROOT")"
 VENV="$TARGET/py-venv"
 
 say() { printf 'test-python: %s\n' "$*" >&2; }
@@ -23,17 +23,7 @@ if ! command -v "$PYTHON" >/dev/null; then
   exit 0
 fi
 
-make_venv() { rm -rf "$VENV" && "$PYTHON" -m venv "$VENV"; }
-if ! make_venv; then
-  # Debian ships ensurepip, which venv needs, apart from python3: in python3-venv.
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "'$PYTHON -m venv' failed; installing Debian's python3-venv"
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-    make_venv || fail "'$PYTHON -m venv $VENV' still fails after installing python3-venv"
-  else
-    fail "'$PYTHON -m venv $VENV' failed; install venv support (Debian: apt-get install python3-venv) and retry"
-  fi
-fi
+venv_create "$PYTHON" "$VENV"
 
 cd "$ROOT"
 # pip builds ./clients/python in place; a build/ left by an older tree must not leak into the wheel.

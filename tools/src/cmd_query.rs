@@ -1,4 +1,4 @@
-//! `kefu query` and `bench-recall`: asking an index questions.
+//! `kefu query` and `bench-recall`: asking an index questions, and timing its graph.
 
 use crate::cmd_embed::load_encoder;
 use anyhow::{Context, Result, bail};
@@ -149,9 +149,15 @@ pub fn run_query(a: QueryArgs) -> Result<ExitCode> {
 pub struct RecallArgs {
     /// Index root or version directory.
     dir: PathBuf,
-    /// Queries to sample.
+    /// Queries to sample (ignored with --queries-npy).
     #[arg(long, default_value_t = 500)]
     queries: usize,
+    /// Query vectors from a float32 .npy file (rows × dim), e.g. from `kefu embed --out`.
+    #[arg(long, value_name = "FILE.npy")]
+    queries_npy: Option<PathBuf>,
+    /// Write the query vectors used to FILE.npy, so other libraries can search the same ones.
+    #[arg(long, value_name = "FILE.npy")]
+    save_queries: Option<PathBuf>,
     #[arg(long, default_value_t = 10)]
     k: usize,
     /// Beam widths to measure.
@@ -160,34 +166,83 @@ pub struct RecallArgs {
     /// Seed of the synthetic generator, for indexes built with --synthetic (held-out queries).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One beam width's figures in `bench-recall --json`.
+#[derive(Serialize)]
+struct RecallRow {
+    ef: usize,
+    recall: f64,
+    mean_us: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+/// `bench-recall --json`: the graph's parameters with the figures, so peers can be built alike.
+#[derive(Serialize)]
+struct RecallReport {
+    points: usize,
+    dim: usize,
+    queries: usize,
+    k: usize,
+    m: usize,
+    m0: usize,
+    ef_construction: usize,
+    exact_us: f64,
+    rows: Vec<RecallRow>,
+}
+
+/// The query vectors: from --queries-npy, or held out from the index's own distribution.
+fn recall_queries(index: &Index, a: &RecallArgs) -> Result<Vec<f32>> {
+    let dim = index.dim();
+    if let Some(path) = &a.queries_npy {
+        let (q, qdim) = crate::npy::read_f32(path)?;
+        if qdim != dim {
+            bail!(
+                "{} holds vectors of dimension {qdim}; {} has {dim}",
+                path.display(),
+                index.dir().display()
+            );
+        }
+        if q.is_empty() {
+            bail!("{} holds no vectors", path.display());
+        }
+        return Ok(q);
+    }
+    if index.manifest().model.space.name == "synthetic" {
+        // Held-out points of the same distribution the corpus was drawn from.
+        return Ok(SynthCorpus::new(SynthParams {
+            seed: a.seed,
+            ..Default::default()
+        })
+        .sample(a.queries, 1));
+    }
+    // Stored vectors nudged off their point, so the query is not in the index.
+    let v = index.vectors();
+    let n = index.points();
+    let mut out = Vec::with_capacity(a.queries * dim);
+    for i in 0..a.queries {
+        let p = ((i as u64 * 2_654_435_761) % n as u64) as u32;
+        let row = v.row(p);
+        let other = v.row(((p as u64 + 1) % n as u64) as u32);
+        let mut q: Vec<f32> = row.iter().zip(other).map(|(x, y)| 0.9 * x + 0.1 * y).collect();
+        let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+        q.iter_mut().for_each(|x| *x /= norm);
+        out.extend(q);
+    }
+    Ok(out)
 }
 
 pub fn run_bench_recall(a: RecallArgs) -> Result<ExitCode> {
     let index = Index::open(&a.dir)?;
     let dim = index.dim();
-    let queries: Vec<f32> = if index.manifest().model.space.name == "synthetic" {
-        // Held-out points of the same distribution the corpus was drawn from.
-        SynthCorpus::new(SynthParams {
-            seed: a.seed,
-            ..Default::default()
-        })
-        .sample(a.queries, 1)
-    } else {
-        // Stored vectors nudged off their point, so the query is not in the index.
-        let v = index.vectors();
-        let n = index.points();
-        let mut out = Vec::with_capacity(a.queries * dim);
-        for i in 0..a.queries {
-            let p = ((i as u64 * 2_654_435_761) % n as u64) as u32;
-            let row = v.row(p);
-            let other = v.row(((p as u64 + 1) % n as u64) as u32);
-            let mut q: Vec<f32> = row.iter().zip(other).map(|(x, y)| 0.9 * x + 0.1 * y).collect();
-            let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
-            q.iter_mut().for_each(|x| *x /= norm);
-            out.extend(q);
-        }
-        out
-    };
+    let queries = recall_queries(&index, &a)?;
+    if let Some(path) = &a.save_queries {
+        crate::npy::write_f32(path, &queries, dim)?;
+    }
     let nq = queries.len() / dim;
     let t = Instant::now();
     let truth: Vec<Vec<u32>> = queries
@@ -199,14 +254,22 @@ pub fn run_bench_recall(a: RecallArgs) -> Result<ExitCode> {
         })
         .collect::<Result<_, _>>()?;
     let exact_us = t.elapsed().as_secs_f64() * 1e6 / nq as f64;
-    println!(
-        "{} vectors, {} queries, k={}; exact scan {:.0} µs/query",
-        index.points(),
-        nq,
-        a.k,
-        exact_us
-    );
-    println!("{:>6} {:>10} {:>10} {:>10}", "ef", "recall", "mean µs", "p99 µs");
+    if !a.json {
+        println!(
+            "{} vectors, {} queries, k={}; exact scan {:.0} µs/query",
+            index.points(),
+            nq,
+            a.k,
+            exact_us
+        );
+        println!("{:>6} {:>10} {:>10} {:>10}", "ef", "recall", "mean µs", "p99 µs");
+    }
+    // Warm-up at the widest beam: the first walk pages the mapped graph and vectors in.
+    let widest = a.ef.iter().copied().max().unwrap_or(a.k);
+    for q in queries.chunks(dim) {
+        index.graph_points(q, a.k, widest)?;
+    }
+    let mut rows = Vec::with_capacity(a.ef.len());
     for &ef in &a.ef {
         let mut lat = Vec::with_capacity(nq);
         let mut found = 0usize;
@@ -217,12 +280,36 @@ pub fn run_bench_recall(a: RecallArgs) -> Result<ExitCode> {
             found += got.iter().filter(|(_, p)| want.contains(p)).count();
         }
         lat.sort_by(|x, y| x.total_cmp(y));
-        let mean = lat.iter().sum::<f64>() / lat.len() as f64;
-        let p99 = lat[((lat.len() - 1) as f64 * 0.99) as usize];
-        println!(
-            "{ef:>6} {:>10.4} {mean:>10.1} {p99:>10.1}",
-            found as f64 / (nq * a.k).max(1) as f64
-        );
+        let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
+        let row = RecallRow {
+            ef,
+            recall: found as f64 / (nq * a.k).max(1) as f64,
+            mean_us: lat.iter().sum::<f64>() / lat.len() as f64,
+            p50_us: at(0.5),
+            p99_us: at(0.99),
+        };
+        if !a.json {
+            println!(
+                "{ef:>6} {:>10.4} {:>10.1} {:>10.1}",
+                row.recall, row.mean_us, row.p99_us
+            );
+        }
+        rows.push(row);
+    }
+    if a.json {
+        let g = &index.manifest().graph;
+        let report = RecallReport {
+            points: index.points(),
+            dim,
+            queries: nq,
+            k: a.k,
+            m: g.m,
+            m0: g.m0,
+            ef_construction: g.ef_construction,
+            exact_us,
+            rows,
+        };
+        println!("{}", serde_json::to_string(&report)?);
     }
     Ok(ExitCode::SUCCESS)
 }

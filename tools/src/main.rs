@@ -2,7 +2,7 @@
 //!
 //! Each subcommand is a thin file over one engine call:
 //! - `model`      — which model would load, and its identity; `model import` converts a packed one
-//! - `embed`      — texts to vectors (JSON lines)
+//! - `embed`      — texts to vectors (JSON lines or .npy), or the encoder's timing (`--bench`)
 //! - `similarity` — cosine of two texts
 //! - `build`      — a KB file to a new index version
 //! - `inspect`    — what an index version holds
@@ -12,15 +12,19 @@
 //! - `calibrate`  — the answer-or-handoff calibration curve of an index
 //! - `bench-recall` — recall of the graph against an exact scan
 //! - `gen`        — synthetic corpora for benches
+//! - `export`     — an index's vectors as `.npy`, for peer benchmarks
 
 mod cmd_calibrate;
 mod cmd_embed;
 mod cmd_eval;
+mod cmd_export;
 mod cmd_gen;
 mod cmd_import;
 mod cmd_index;
 mod cmd_model;
 mod cmd_query;
+mod embed_bench;
+mod npy;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -46,7 +50,7 @@ struct Cli {
 enum Command {
     /// Show the model folder that would be used, its dimension and checksum; `model import` converts a packed model.
     Model(cmd_model::Args),
-    /// Embed texts and print one JSON object per line: {"text", "dim", "vector"}.
+    /// Embed texts and print one JSON object per line: {"text", "dim", "vector"}; or write .npy, or time the encoder.
     Embed(cmd_embed::EmbedArgs),
     /// Print the cosine similarity of two texts.
     Similarity(cmd_embed::SimilarityArgs),
@@ -66,6 +70,8 @@ enum Command {
     BenchRecall(cmd_query::RecallArgs),
     /// Generate synthetic clustered vectors, or compare them with real embeddings (--check).
     Gen(cmd_gen::GenArgs),
+    /// Write an index's vectors to a float32 .npy file (row i = point i), with article ids.
+    Export(cmd_export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
         Command::Calibrate(a) => cmd_calibrate::run(a),
         Command::BenchRecall(a) => cmd_query::run_bench_recall(a),
         Command::Gen(a) => cmd_gen::run(a),
+        Command::Export(a) => cmd_export::run(a),
     };
     match result {
         Ok(code) => code,

@@ -31,6 +31,7 @@ fn help_lists_every_subcommand() {
         "eval",
         "bench-recall",
         "gen",
+        "export",
     ] {
         assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
     }

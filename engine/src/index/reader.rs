@@ -143,8 +143,8 @@ impl Index {
         self.groups.get_or_init(|| PointGroups::derive(self))
     }
 
-    /// Each point's article.
-    pub(crate) fn point_article(&self) -> &[u32] {
+    /// Each point's article (index into the payload store), so exported vectors keep their owner.
+    pub fn point_article(&self) -> &[u32] {
         self.point_files.point_article()
     }
 
