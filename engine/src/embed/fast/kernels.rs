@@ -12,9 +12,10 @@ macro_rules! dispatch {
         }
     };
 }
+pub(super) use dispatch;
 
 /// Whether this CPU runs the AVX2+FMA builds (checked once).
-fn has_avx2_fma() -> bool {
+pub(super) fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -97,10 +98,10 @@ fn erf(x: f32) -> f32 {
     y.copysign(x)
 }
 
-/// e^x for x ≤ 0 down to about -87 (what erf needs), branch-free: 2^n · p(r) with a
+/// e^x for x ≤ 0 down to about -87 (what erf and softmax need), branch-free: 2^n · p(r) with a
 /// degree-6 polynomial on r ∈ [-ln2/2, ln2/2] (relative error ~2e-7).
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(super) fn exp(x: f32) -> f32 {
     let x = x.max(-87.0);
     let n = (x * std::f32::consts::LOG2_E).round();
     let r = x - n * std::f32::consts::LN_2;
@@ -111,11 +112,12 @@ fn exp(x: f32) -> f32 {
 }
 
 /// Softmax of one row in place (rows are short: a question's tokens).
+#[inline(always)]
 pub fn softmax(row: &mut [f32]) {
     let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f32;
     for v in row.iter_mut() {
-        *v = (*v - max).exp();
+        *v = exp(*v - max);
         sum += *v;
     }
     let inv = 1.0 / sum;
