@@ -12,6 +12,7 @@ mod error;
 pub mod mix;
 pub mod report;
 pub mod schedule;
+pub mod search;
 pub mod tally;
 
 pub use error::LoadError;
