@@ -8,8 +8,11 @@
 //! - [`report`]: one run's report, as text or JSON;
 //! - [`search`]: the highest rate that meets a p99 bar.
 
+pub mod caller;
+pub mod closed_loop;
 mod error;
 pub mod mix;
+pub mod open_loop;
 pub mod report;
 pub mod schedule;
 pub mod search;
