@@ -207,7 +207,11 @@ async fn warm_up(pool: &[Caller], mix: &Mix) {
         return;
     }
     let t = open_loop::warm_up(pool, mix, WARM_UP_WIDTH, WARM_UP_LIMIT).await;
-    eprintln!("warm-up: {} questions asked, {} OK", t.calls(), t.ok_calls());
+    let (n, ok) = (mix.warm_up().len(), t.ok_calls());
+    eprintln!(
+        "warm-up: {n} questions asked, {ok} OK ({} calls with retries)",
+        t.calls()
+    );
 }
 
 /// One open-loop run at `rate` for `duration`.

@@ -7,7 +7,7 @@
 use super::caller::{Caller, pick};
 use super::mix::Mix;
 use super::schedule::{Pacer, Schedule, latency};
-use super::tally::{DROPPED, Outcome, Tally, UNFINISHED};
+use super::tally::{DROPPED, Outcome, Tally, UNFINISHED, is_ok};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
@@ -89,17 +89,43 @@ pub async fn run(
 }
 
 /// Asks each of the mix's repeated questions once (`width` at a time, each given at most
-/// `limit`) so that repeats are cache hits from the first timed call; returns what the
-/// warm-up counted.
+/// `limit`) so that repeats are cache hits from the first timed call, then once more, one
+/// at a time, those that failed (a server just started may refuse a burst); returns
+/// what was counted, retries included.
 pub async fn warm_up(pool: &[Caller], mix: &Mix, width: usize, limit: Duration) -> Tally {
-    let start = Instant::now();
     let mut tally = Tally::new();
-    let mut out: JoinSet<Done> = JoinSet::new();
-    for (i, q) in mix.warm_up().iter().enumerate() {
+    let questions = mix.warm_up();
+    let failed = ask_each(pool, questions, width, limit, &mut tally).await;
+    let again: Vec<String> = failed.into_iter().map(|i| questions[i].clone()).collect();
+    ask_each(pool, &again, 1, limit, &mut tally).await;
+    tally
+}
+
+/// Asks every question once, `width` at a time; returns the indexes of those that failed.
+async fn ask_each(
+    pool: &[Caller],
+    questions: &[String],
+    width: usize,
+    limit: Duration,
+    tally: &mut Tally,
+) -> Vec<usize> {
+    let start = Instant::now();
+    let mut failed = Vec::new();
+    let mut out: JoinSet<(usize, Done)> = JoinSet::new();
+    let mut count = |tally: &mut Tally, done: Result<(usize, Done), JoinError>| match done {
+        Ok((i, (latency, outcome, at))) => {
+            if !is_ok(&outcome.code) {
+                failed.push(i);
+            }
+            tally.record(latency, &outcome, at);
+        }
+        Err(_) => tally.unanswered(UNFINISHED, start.elapsed()),
+    };
+    for (i, q) in questions.iter().enumerate() {
         if out.len() >= width.max(1)
             && let Some(done) = out.join_next().await
         {
-            count(&mut tally, done, start.elapsed());
+            count(tally, done);
         }
         let (mut caller, q) = (pick(pool, i as u64), q.clone());
         out.spawn(async move {
@@ -110,11 +136,11 @@ pub async fn warm_up(pool: &[Caller], mix: &Mix, width: usize, limit: Duration) 
                     code: UNFINISHED.to_string(),
                     cache_hit: false,
                 });
-            (t.elapsed(), outcome, start.elapsed())
+            (i, (t.elapsed(), outcome, start.elapsed()))
         });
     }
     while let Some(done) = out.join_next().await {
-        count(&mut tally, done, start.elapsed());
+        count(tally, done);
     }
-    tally
+    failed
 }
