@@ -121,6 +121,7 @@ struct Args {
 async fn main() -> Result<()> {
     let a = Args::parse();
     caller::check_loopback(&a.addr)?;
+    check_flags(&a)?;
     let share = a.repeat_share.unwrap_or(if a.unique { 0.0 } else { 1.0 });
     // The process id: a second run must not hit the first run's cache.
     let mix = Mix::new(questions(&a)?, share, std::process::id().to_string())?;
@@ -163,6 +164,22 @@ async fn main() -> Result<()> {
         print!("{}", report.text());
         if a.markdown_row {
             println!("{}", report.markdown_row());
+        }
+    }
+    Ok(())
+}
+
+/// Refuses numbers no run can use, before connecting.
+fn check_flags(a: &Args) -> Result<()> {
+    if let Some(rate) = a.rate {
+        Schedule::new(rate, Duration::from_secs(a.duration), a.requests)?;
+    }
+    if a.find_max_rate {
+        if !a.p99_ms.is_some_and(|ms| ms > 0.0) || !(0.0..=1.0).contains(&a.max_error_share) {
+            bail!("--p99-ms must be positive and --max-error-share within 0.0..=1.0");
+        }
+        if !(a.start_rate >= 1.0 && a.max_rate >= a.start_rate) {
+            bail!("--start-rate must be at least 1 and at most --max-rate");
         }
     }
     Ok(())
@@ -242,12 +259,6 @@ async fn find_max_rate(a: &Args, pool: &[Caller], mix: &Mix, stop: watch::Receiv
         p99_ms: a.p99_ms.context("--find-max-rate needs --p99-ms")?,
         max_error_share: a.max_error_share,
     };
-    if !(bar.p99_ms > 0.0 && (0.0..=1.0).contains(&bar.max_error_share)) {
-        bail!("--p99-ms must be positive and --max-error-share within 0.0..=1.0");
-    }
-    if !(a.start_rate >= 1.0 && a.max_rate >= a.start_rate) {
-        bail!("--start-rate must be at least 1 and at most --max-rate");
-    }
     let plan = Plan {
         start_rate: a.start_rate,
         max_rate: a.max_rate,
