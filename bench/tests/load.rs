@@ -27,8 +27,9 @@ fn corpus() -> &'static Corpus {
     })
 }
 
-/// Starts a server on 127.0.0.1:0, runs kefu-load against it with `args`, stops it.
-fn against_server(args: &[&str]) -> Output {
+/// Starts a server on 127.0.0.1:0, runs kefu-load against it once per argument list
+/// (one after the other), stops it.
+fn against_server(runs: &[&[&str]]) -> Vec<Output> {
     let root = tempfile::tempdir().unwrap();
     let index = root.path().join("index");
     build_version(&index, corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
@@ -39,13 +40,18 @@ fn against_server(args: &[&str]) -> Output {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt.block_on(kefu_server::start(cfg)).expect("server starts");
     // The server serves on the runtime's worker threads while this one waits.
-    let out = Command::new(env!("CARGO_BIN_EXE_kefu-load"))
-        .args(["--addr", &server.grpc_addr.to_string()])
-        .args(args)
-        .output()
-        .unwrap();
+    let outs = runs
+        .iter()
+        .map(|args| {
+            Command::new(env!("CARGO_BIN_EXE_kefu-load"))
+                .args(["--addr", &server.grpc_addr.to_string()])
+                .args(*args)
+                .output()
+                .unwrap()
+        })
+        .collect();
     rt.block_on(server.shutdown());
-    out
+    outs
 }
 
 fn stdout(out: &Output) -> String {
@@ -58,9 +64,9 @@ fn stdout(out: &Output) -> String {
 }
 
 #[test]
-fn open_loop_json_report_counts_every_scheduled_call() {
+fn open_loop_and_search_json_reports_count_every_scheduled_call() {
     // 30 calls/s for 2 s: 60 calls, half of them repeats (cache hits after the warm-up).
-    let out = against_server(&[
+    let open: &[&str] = &[
         "--rate",
         "30",
         "--duration-secs",
@@ -70,8 +76,25 @@ fn open_loop_json_report_counts_every_scheduled_call() {
         "--deadline-ms",
         "10000",
         "--json",
-    ]);
-    let text = stdout(&out);
+    ];
+    // Two 1 s steps: 5 calls/s, then 10 (or 3 if 5 missed a bar of 10 s).
+    let search: &[&str] = &[
+        "--find-max-rate",
+        "--p99-ms",
+        "10000",
+        "--start-rate",
+        "5",
+        "--max-rate",
+        "10",
+        "--step-secs",
+        "1",
+        "--max-steps",
+        "2",
+        "--json",
+    ];
+    let outs = against_server(&[open, search]);
+    let out = &outs[0];
+    let text = stdout(out);
     let r: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert_eq!(r["mode"], "open");
     assert_eq!(r["rate"], 30.0);
@@ -95,22 +118,43 @@ fn open_loop_json_report_counts_every_scheduled_call() {
         assert!(p("p99_9") <= p("max") && p("max") > 0, "{r}");
     }
     assert!(String::from_utf8_lossy(&out.stderr).contains("warm-up: 8 questions asked"));
+
+    let text = stdout(&outs[1]);
+    let s: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(s["bar"]["p99_ms"], 10000.0);
+    assert_eq!(s["bar"]["max_error_share"], 0.01);
+    assert!(s["best_rate"].is_null() || s["best_rate"].is_f64(), "{s}");
+    let steps = s["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{s}");
+    assert_eq!(steps[0]["rate"], 5.0);
+    for step in steps {
+        let rate = step["rate"].as_f64().unwrap();
+        assert_eq!(step["report"]["mode"], "open");
+        assert_eq!(
+            step["report"]["calls"].as_f64(),
+            Some(rate),
+            "one second at {rate}/s: {s}"
+        );
+        assert!(step["met"].is_boolean());
+    }
 }
 
 #[test]
 fn closed_loop_keeps_the_lines_scripts_read() {
     // tools/scripts/attack-overload.sh's readiness probe and deploy/check.sh's Route mix.
-    let text = stdout(&against_server(&[
-        "--concurrency",
-        "1",
-        "--requests",
-        "4",
-        "--duration",
-        "30",
-        "--route-every",
-        "2",
-        "--markdown-row",
-    ]));
+    let text = stdout(
+        &against_server(&[&[
+            "--concurrency",
+            "1",
+            "--requests",
+            "4",
+            "--duration",
+            "30",
+            "--route-every",
+            "2",
+            "--markdown-row",
+        ]])[0],
+    );
     for line in ["OK: 2", "Route OK: 2"] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
     }
