@@ -240,8 +240,15 @@ async fn open_step(
     duration: Duration,
     stop: watch::Receiver<bool>,
 ) -> Result<Report> {
+    let schedule = Schedule::new(rate, duration, a.requests)?;
+    if Schedule::new(rate, duration, u64::MAX)?.calls() > schedule.calls() {
+        eprintln!(
+            "note: --requests {} caps this schedule (it ends early)",
+            a.requests
+        );
+    }
     let cfg = OpenLoop {
-        schedule: Schedule::new(rate, duration, a.requests)?,
+        schedule,
         max_outstanding: a.max_outstanding.max(1),
         drain: DRAIN,
     };
