@@ -1,8 +1,11 @@
 //! kefu-bench: criterion benches (`benches/`) and the `kefu-load` gRPC load generator.
 //!
-//! Shared helpers for the benches live here so each bench file reads as its cases only.
+//! Shared helpers for the benches live here so each bench file reads as its cases only;
+//! [`load`] holds the parts of `kefu-load`.
 
 use std::path::PathBuf;
+
+pub mod load;
 
 /// The model the benches embed with: `KEFU_MODEL_DIR`, else the one `make model` fetched.
 ///

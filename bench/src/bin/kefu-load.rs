@@ -1,77 +1,193 @@
 //! `kefu-load`: a bounded gRPC load generator for kefu-server's Ask (and, mixed in,
-//! Routing/Route).
+//! Routing/Route), loopback only. The parts live in `kefu_bench::load`; this file is
+//! the flags and which part runs.
 //!
-//! N concurrent callers send questions for at most `--duration` seconds or
-//! `--requests` calls, whichever comes first, to a loopback server (or a loopback
-//! load balancer in front of several); it prints
-//! throughput, latency percentiles (HdrHistogram), outcomes by status code and
-//! the time to the first error. Callers share `--connections` HTTP/2
-//! connections (a server takes a bounded number of streams per connection), and
-//! `--deadline-ms` gives each call a gRPC deadline.
+//! - Closed loop (default): `--concurrency` callers, each sending its next call when
+//!   its last one answered, for `--duration` seconds or `--requests` calls.
+//! - Open loop (`--rate N`): N calls/s on a fixed schedule for `--duration` seconds,
+//!   latency counted from each call's due time (no coordinated omission), at most
+//!   `--max-outstanding` calls out at once (a call due beyond that counts as Dropped).
+//! - Search (`--find-max-rate --p99-ms X`): short open-loop steps, rising then
+//!   bisected, for the highest rate whose OK p99 ≤ X ms with at most
+//!   `--max-error-share` failed.
+//!
+//! Questions come from `--questions FILE` (one per line) or a built-in set;
+//! `--repeat-share` of calls repeat one verbatim (cache hits), the rest are new.
+//! Output: text (the `OK: N` and `summary …` lines scripts read), `--markdown-row`,
+//! or `--json`. Ctrl-C / SIGINT ends a run early and still reports.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use hdrhistogram::Histogram;
-use kefu_server::proto::answers_client::AnswersClient;
-use kefu_server::proto::routing_client::RoutingClient;
-use kefu_server::proto::{AskRequest, RouteRequest};
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use kefu_bench::load::caller::{self, CallSpec, Caller};
+use kefu_bench::load::closed_loop::{self, ClosedLoop};
+use kefu_bench::load::mix::Mix;
+use kefu_bench::load::open_loop::{self, OpenLoop};
+use kefu_bench::load::report::{Load, Report};
+use kefu_bench::load::schedule::Schedule;
+use kefu_bench::load::search::{self, Bar, Plan};
+use std::time::Duration;
+use tokio::sync::watch;
 
-/// Load generator for kefu-server (Ask RPC).
+/// How long an open-loop run waits for the calls still out after its schedule ends.
+const DRAIN: Duration = Duration::from_secs(10);
+/// Warm-up questions in flight at once, and the time each may take.
+const WARM_UP_WIDTH: usize = 8;
+const WARM_UP_LIMIT: Duration = Duration::from_secs(10);
+
+/// Load generator for kefu-server (Ask RPC): closed loop, open loop or a rate search.
 #[derive(Parser, Debug)]
 #[command(name = "kefu-load", version)]
 struct Args {
     /// Server address; loopback only.
     #[arg(long, default_value = "127.0.0.1:50051")]
     addr: String,
-    /// Concurrent callers.
+    /// Closed loop: concurrent callers.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Stop after this many seconds.
-    #[arg(long, default_value_t = 10)]
+    /// Stop after this many seconds (closed or open loop).
+    #[arg(long, visible_alias = "duration-secs", default_value_t = 10)]
     duration: u64,
-    /// Stop after this many calls in total.
+    /// Stop after this many calls in total (caps an open-loop schedule too).
     #[arg(long, default_value_t = 100_000)]
     requests: u64,
-    /// Make every question unique (defeats the embedding cache: measures the encoder path).
-    #[arg(long)]
+    /// Make every question unique (defeats the embedding cache: measures the encoder
+    /// path); the same as --repeat-share 0.
+    #[arg(long, conflicts_with = "repeat_share")]
     unique: bool,
     /// Questions, one per line (default: built-in customer questions).
     #[arg(long)]
     questions: Option<std::path::PathBuf>,
+    /// Share of calls (0.0..=1.0) that ask a question of the set verbatim, a cache hit
+    /// once asked; the rest ask a new variation the encoder must embed
+    /// [default: 1.0, or 0.0 with --unique].
+    #[arg(long)]
+    repeat_share: Option<f64>,
     #[arg(long, default_value_t = 5)]
     k: u32,
     /// Per-call deadline in ms, sent as `grpc-timeout` (default: none).
     #[arg(long)]
     deadline_ms: Option<u64>,
-    /// HTTP/2 connections the callers share [default: one per 100 callers].
+    /// HTTP/2 connections the calls share [default: one per 100 callers, or per 100
+    /// outstanding calls in the open loop].
     #[arg(long)]
     connections: Option<usize>,
-    /// After a failed call, a caller waits this many ms before its next one (0: retry at once,
-    /// a retry storm that competes with the server for CPU).
+    /// Closed loop: after a failed call, a caller waits this many ms before its next one
+    /// (0: retry at once, a retry storm that competes with the server for CPU).
     #[arg(long, default_value_t = 0)]
     backoff_ms: u64,
-    /// Also print one Markdown table row: callers, deadline, calls, OK, p50, p99, first error, errors.
+    /// Also print one Markdown table row: callers (or rate), deadline, calls, OK, p50,
+    /// p99, first error, errors.
     #[arg(long)]
     markdown_row: bool,
     /// Make every Nth call a Routing/Route filing a new ticket (0: Ask only). Through a
     /// load balancer these reach the router replica; they grow its queue and log.
     #[arg(long, default_value_t = 0)]
     route_every: u64,
+    /// Open loop: launch this many calls per second on a fixed schedule, whether or not
+    /// earlier calls answered; latency counts from each call's due time.
+    #[arg(long, conflicts_with = "find_max_rate")]
+    rate: Option<f64>,
+    /// Open loop: most calls unanswered at once; a call due beyond this is not sent and
+    /// counts as an error (Dropped).
+    #[arg(long, default_value_t = 1000)]
+    max_outstanding: usize,
+    /// Print the whole report as JSON (and nothing else) on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Search for the highest open-loop rate whose OK p99 is at most --p99-ms.
+    #[arg(long, requires = "p99_ms")]
+    find_max_rate: bool,
+    /// Search: the p99 bar for OK calls, in ms.
+    #[arg(long)]
+    p99_ms: Option<f64>,
+    /// Search: most share of calls that may fail at a rate that meets the bar.
+    #[arg(long, default_value_t = 0.01)]
+    max_error_share: f64,
+    /// Search: the first rate tried, calls/s (doubled while the bar holds).
+    #[arg(long, default_value_t = 50.0)]
+    start_rate: f64,
+    /// Search: the highest rate tried, calls/s.
+    #[arg(long, default_value_t = 5000.0)]
+    max_rate: f64,
+    /// Search: seconds per step.
+    #[arg(long, default_value_t = 5)]
+    step_secs: u64,
+    /// Search: most steps.
+    #[arg(long, default_value_t = 12)]
+    max_steps: u32,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let a = Args::parse();
-    let host = a.addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(&a.addr);
-    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") && !host.starts_with("127.") {
-        bail!("kefu-load only targets loopback addresses, not {host}");
+    caller::check_loopback(&a.addr)?;
+    check_flags(&a)?;
+    let share = a.repeat_share.unwrap_or(if a.unique { 0.0 } else { 1.0 });
+    // The process id: a second run must not hit the first run's cache.
+    let mix = Mix::new(questions(&a)?, share, std::process::id().to_string())?;
+    let open = a.rate.is_some() || a.find_max_rate;
+    let per_100 = if open { a.max_outstanding } else { a.concurrency };
+    let connections = a.connections.unwrap_or(per_100.div_ceil(100)).max(1);
+    let spec = CallSpec {
+        k: a.k,
+        deadline: a.deadline_ms.map(Duration::from_millis),
+        route_every: a.route_every,
+        run: run_id()?.into(),
+    };
+    let pool = caller::connect(&a.addr, connections, spec).await?;
+    let stop = stop_on_sigint();
+    if a.find_max_rate {
+        return find_max_rate(&a, &pool, &mix, stop).await;
     }
-    let questions: Vec<String> = match &a.questions {
+    let report = match a.rate {
+        Some(rate) => {
+            warm_up(&pool, &mix).await;
+            open_step(&a, &pool, &mix, rate, Duration::from_secs(a.duration), stop).await?
+        }
+        None => {
+            let cfg = ClosedLoop {
+                callers: a.concurrency,
+                requests: a.requests,
+                duration: Duration::from_secs(a.duration),
+                backoff: Duration::from_millis(a.backoff_ms),
+            };
+            let (tally, elapsed) = closed_loop::run(&cfg, &pool, &mix, stop).await;
+            let load = Load::Closed {
+                callers: a.concurrency,
+            };
+            Report::new(load, &tally, elapsed, a.deadline_ms, share)
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+        if a.markdown_row {
+            println!("{}", report.markdown_row());
+        }
+    }
+    Ok(())
+}
+
+/// Refuses numbers no run can use, before connecting.
+fn check_flags(a: &Args) -> Result<()> {
+    if let Some(rate) = a.rate {
+        Schedule::new(rate, Duration::from_secs(a.duration), a.requests)?;
+    }
+    if a.find_max_rate {
+        if !a.p99_ms.is_some_and(|ms| ms > 0.0) || !(0.0..=1.0).contains(&a.max_error_share) {
+            bail!("--p99-ms must be positive and --max-error-share within 0.0..=1.0");
+        }
+        if !(a.start_rate >= 1.0 && a.max_rate >= a.start_rate) {
+            bail!("--start-rate must be at least 1 and at most --max-rate");
+        }
+    }
+    Ok(())
+}
+
+/// The question set: `--questions FILE` (non-empty lines) or the built-in one.
+fn questions(a: &Args) -> Result<Vec<String>> {
+    Ok(match &a.questions {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("read {}", p.display()))?
             .lines()
@@ -79,193 +195,116 @@ async fn main() -> Result<()> {
             .map(str::to_string)
             .collect(),
         None => kefu_bench::QUESTIONS.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+/// Ticket ids unique across runs against one routing log.
+fn run_id() -> Result<String> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    Ok(format!("load-{}-{ms}", std::process::id()))
+}
+
+/// Turns true on Ctrl-C / SIGINT (scripts stop a run when their own step is done, e.g.
+/// a rolling reload); the run then ends early and still reports.
+fn stop_on_sigint() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = tx.send(true);
+        }
+    });
+    rx
+}
+
+/// Asks the repeated questions once before the clock starts; says so on stderr.
+async fn warm_up(pool: &[Caller], mix: &Mix) {
+    if mix.warm_up().is_empty() {
+        return;
+    }
+    let t = open_loop::warm_up(pool, mix, WARM_UP_WIDTH, WARM_UP_LIMIT).await;
+    let (n, ok) = (mix.warm_up().len(), t.ok_calls());
+    eprintln!(
+        "warm-up: {n} questions asked, {ok} OK ({} calls with retries)",
+        t.calls()
+    );
+}
+
+/// One open-loop run at `rate` for `duration`.
+async fn open_step(
+    a: &Args,
+    pool: &[Caller],
+    mix: &Mix,
+    rate: f64,
+    duration: Duration,
+    stop: watch::Receiver<bool>,
+) -> Result<Report> {
+    let schedule = Schedule::new(rate, duration, a.requests)?;
+    if Schedule::new(rate, duration, u64::MAX)?.calls() > schedule.calls() {
+        eprintln!(
+            "note: --requests {} caps this schedule (it ends early)",
+            a.requests
+        );
+    }
+    let cfg = OpenLoop {
+        schedule,
+        max_outstanding: a.max_outstanding.max(1),
+        drain: DRAIN,
     };
-    if questions.is_empty() {
-        bail!("no questions to send");
-    }
-    let mut clients = Vec::new();
-    for _ in 0..a.connections.unwrap_or(a.concurrency.div_ceil(100)).max(1) {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", a.addr))?
-            .connect()
-            .await
-            .with_context(|| format!("connect to {}", a.addr))?;
-        clients.push((AnswersClient::new(channel.clone()), RoutingClient::new(channel)));
-    }
-    // Ticket ids unique across runs against one routing log.
-    let run = format!(
-        "load-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
-    );
-    // Ctrl-C / SIGINT ends the run early and still reports (scripts stop it when their
-    // own step is done, e.g. a rolling reload).
-    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let stopped = stopped.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stopped.store(true, Ordering::Relaxed);
-            }
-        });
-    }
-    // Microseconds from the start to the first failed call; u64::MAX while none failed.
-    let first_error = Arc::new(AtomicU64::new(u64::MAX));
-    let sent = Arc::new(AtomicU64::new(0));
-    let hits = Arc::new(AtomicU64::new(0));
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-    let codes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
-    let deadline = Instant::now() + Duration::from_secs(a.duration);
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for w in 0..a.concurrency {
-        let (mut routing, run, stopped) =
-            (clients[w % clients.len()].1.clone(), run.clone(), stopped.clone());
-        let (mut c, sent, hits, hist, codes, qs, first_error) = (
-            clients[w % clients.len()].0.clone(),
-            sent.clone(),
-            hits.clone(),
-            hist.clone(),
-            codes.clone(),
-            questions.clone(),
-            first_error.clone(),
-        );
-        let (limit, unique, k, deadline_ms, backoff, route_every) = (
-            a.requests,
-            a.unique,
-            a.k,
-            a.deadline_ms,
-            Duration::from_millis(a.backoff_ms),
-            a.route_every,
-        );
-        workers.push(tokio::spawn(async move {
-            let mut local = Histogram::<u64>::new(3).expect("histogram");
-            let mut local_codes = BTreeMap::<String, u64>::new();
-            loop {
-                let n = sent.fetch_add(1, Ordering::Relaxed);
-                if n >= limit || Instant::now() >= deadline || stopped.load(Ordering::Relaxed) {
-                    break;
-                }
-                let base = &qs[(n as usize + w) % qs.len()];
-                let question = if unique {
-                    // The process id too: a second run must not hit the first run's cache.
-                    format!("{base} (#{}-{n})", std::process::id())
-                } else {
-                    base.clone()
-                };
-                let t = Instant::now();
-                // Ask outcomes are counted by code ("OK", "Unavailable", …); Route ones
-                // with a "Route " prefix.
-                let outcome = if route_every > 0 && n % route_every == 0 {
-                    let mut request = tonic::Request::new(RouteRequest {
-                        ticket_id: format!("{run}-{n}"),
-                        customer_id: format!("{run}-c{n}"),
-                        language: "en".into(),
-                        channel: "chat".into(),
-                        text: question,
-                        ..Default::default()
-                    });
-                    if let Some(ms) = deadline_ms {
-                        request.set_timeout(Duration::from_millis(ms));
-                    }
-                    match routing.route(request).await {
-                        Ok(_) => Ok("Route OK".to_string()),
-                        Err(s) => Err(format!("Route {:?}", s.code())),
-                    }
-                } else {
-                    let mut request = tonic::Request::new(AskRequest {
-                        question,
-                        k: Some(k),
-                        ..Default::default()
-                    });
-                    if let Some(ms) = deadline_ms {
-                        request.set_timeout(Duration::from_millis(ms));
-                    }
-                    match c.ask(request).await {
-                        Ok(resp) => {
-                            if resp.into_inner().timings.is_some_and(|t| t.cache_hit) {
-                                hits.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Ok("OK".to_string())
-                        }
-                        Err(s) => Err(format!("{:?}", s.code())),
-                    }
-                };
-                let _ = local.record(t.elapsed().as_micros() as u64);
-                let failed = outcome.is_err();
-                if failed {
-                    first_error.fetch_min(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                }
-                let code = outcome.unwrap_or_else(|e| e);
-                if failed && !backoff.is_zero() {
-                    tokio::time::sleep(backoff).await;
-                }
-                *local_codes.entry(code).or_default() += 1;
-            }
-            hist.lock().await.add(&local).expect("same bounds");
-            let mut all = codes.lock().await;
-            for (k, v) in local_codes {
-                *all.entry(k).or_default() += v;
-            }
-        }));
-    }
-    for w in workers {
-        w.await?;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let h = hist.lock().await;
-    let total = h.len();
-    println!(
-        "{total} calls in {secs:.1} s with {} callers: {:.0} calls/s",
-        a.concurrency,
-        total as f64 / secs
-    );
-    println!(
-        "latency µs: p50 {} p90 {} p99 {} max {}",
-        h.value_at_quantile(0.5),
-        h.value_at_quantile(0.9),
-        h.value_at_quantile(0.99),
-        h.max()
-    );
-    println!("cache hits: {}", hits.load(Ordering::Relaxed));
-    let first = match first_error.load(Ordering::Relaxed) {
-        u64::MAX => "none".to_string(),
-        us => format!("{:.1} ms", us as f64 / 1e3),
+    let (tally, elapsed) = open_loop::run(&cfg, pool, mix, stop).await;
+    let load = Load::Open {
+        rate,
+        max_outstanding: cfg.max_outstanding,
     };
-    println!("first error after: {first}");
-    let codes = codes.lock().await;
-    for (code, n) in codes.iter() {
-        println!("{code}: {n}");
-    }
-    let failed: u64 = codes
-        .iter()
-        .filter(|(c, _)| !c.ends_with("OK"))
-        .map(|(_, n)| n)
-        .sum();
-    println!(
-        "summary calls={total} failed={failed} p99_us={}",
-        h.value_at_quantile(0.99)
-    );
-    if a.markdown_row {
-        let errors: Vec<String> = codes
-            .iter()
-            .filter(|(c, _)| !c.ends_with("OK"))
-            .map(|(c, n)| format!("{c} {n}"))
-            .collect();
-        println!(
-            "| {} | {} | {total} | {} | {:.1} ms | {:.1} ms | {first} | {} |",
-            a.concurrency,
-            a.deadline_ms.map_or("none".to_string(), |d| format!("{d} ms")),
-            codes.get("OK").copied().unwrap_or(0),
-            h.value_at_quantile(0.5) as f64 / 1e3,
-            h.value_at_quantile(0.99) as f64 / 1e3,
-            if errors.is_empty() {
-                "none".to_string()
-            } else {
-                errors.join(", ")
-            },
+    Ok(Report::new(load, &tally, elapsed, a.deadline_ms, mix.share()))
+}
+
+/// `--find-max-rate`: bounded open-loop steps; each step asks new questions of its own.
+async fn find_max_rate(a: &Args, pool: &[Caller], mix: &Mix, stop: watch::Receiver<bool>) -> Result<()> {
+    let bar = Bar {
+        p99_ms: a.p99_ms.context("--find-max-rate needs --p99-ms")?,
+        max_error_share: a.max_error_share,
+    };
+    let plan = Plan {
+        start_rate: a.start_rate,
+        max_rate: a.max_rate,
+        min_rate: 1.0,
+        growth: 2.0,
+        tolerance: 0.02,
+        max_steps: a.max_steps,
+    };
+    warm_up(pool, mix).await;
+    let step = |i: u32, rate: f64| {
+        let (mix, stop) = (
+            mix.with_salt(format!("{}-s{i}", std::process::id())),
+            stop.clone(),
         );
+        async move {
+            let report = open_step(
+                a,
+                pool,
+                &mix,
+                rate,
+                Duration::from_secs(a.step_secs),
+                stop.clone(),
+            )
+            .await?;
+            // A step cut short by SIGINT says nothing about its rate.
+            Ok::<_, anyhow::Error>((!*stop.borrow()).then_some(report))
+        }
+    };
+    let progress = |i: usize, s: &search::Step| {
+        if !a.json {
+            println!("{}", search::step_line(i, s));
+        }
+    };
+    let found = search::run(plan, bar, step, progress).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+    } else {
+        // The step lines were printed as they finished.
+        println!("{}", found.answer_line());
     }
     Ok(())
 }
