@@ -2,12 +2,13 @@
 //! batcher path), for each encoder behind the same seam.
 //!
 //! Baseline: candle's BERT as shipped (candle-transformers), no kefu-side kernels.
-//! Against it: kefu's fast pass (`FastEncoder`) with one thread and with two.
+//! Against it: kefu's fast pass (`FastEncoder`) in f32 and in int8, each with one
+//! thread and with two.
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use kefu_bench::{QUESTIONS, model_path};
-use kefu_engine::embed::{BertEncoder, Encoder, FastEncoder};
+use kefu_engine::embed::{BertEncoder, Encoder, FastEncoder, ModelDir, Precision};
 use std::hint::black_box;
 
 fn cases(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, enc: &dyn Encoder) {
@@ -33,10 +34,13 @@ fn embed(c: &mut Criterion) {
     let candle = BertEncoder::from_dir(&model).expect("run `make model` first");
     cases(&mut g, "candle", &candle);
     drop(candle);
-    let fast = FastEncoder::from_dir(&model).expect("run `make model` first");
-    cases(&mut g, "fast_1t", &fast);
-    let fast = fast.with_threads(2);
-    cases(&mut g, "fast_2t", &fast);
+    let dir = ModelDir::open(&model).expect("run `make model` first");
+    for (precision, tag) in [(Precision::F32, "fast"), (Precision::Int8, "int8")] {
+        let fast = FastEncoder::load_as(&dir, precision).expect("model loads");
+        cases(&mut g, &format!("{tag}_1t"), &fast);
+        let fast = fast.with_threads(2);
+        cases(&mut g, &format!("{tag}_2t"), &fast);
+    }
     g.finish();
 }
 

@@ -129,6 +129,52 @@ fn build_query_inspect_verify_round_trip() {
     let first: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(first["article"], "tech-001");
 
+    // The manifest names the vector space and the variant that built it; an int8
+    // query encoder searches the f32-built index (same space) and finds the same article.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::fs::read_dir(&idx)
+                .unwrap()
+                .flatten()
+                .find(|e| e.path().is_dir())
+                .unwrap()
+                .path()
+                .join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["model"]["variant"], "f32", "{manifest}");
+    assert_eq!(manifest["model"]["name"], "all-MiniLM-L6-v2");
+    let out = kefu(&[
+        "--precision",
+        "int8",
+        "query",
+        idx_s,
+        "how many hours of music after charging",
+        "--k",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["article"], "tech-001");
+    let out = kefu(&[
+        "--encoder",
+        "candle",
+        "--precision",
+        "int8",
+        "query",
+        idx_s,
+        "hello",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("candle encoder runs f32 only"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let out = kefu(&["query", idx_s, "pay", "--filter", "colour=red"]);
     assert!(!out.status.success());
     assert!(

@@ -195,7 +195,11 @@ mod tests {
             assert!(a.abs_diff(*b) <= 1, "byte {i}: {a} vs {b}");
             let row = i / k;
             let back = q.scale[row] * (*a as i32 - q.zero[row]) as f32;
-            assert!((back - x[i]).abs() <= q.scale[row], "value {i}: {back} vs {}", x[i]);
+            assert!(
+                (back - x[i]).abs() <= q.scale[row],
+                "value {i}: {back} vs {}",
+                x[i]
+            );
         }
     }
 }
