@@ -47,6 +47,10 @@ pub struct Config {
     /// f32-built indexes of the same model).
     #[arg(long, env = "KEFU_PRECISION", default_value = "f32")]
     pub precision: kefu_engine::embed::Precision,
+    /// Threads each encoder matrix product may use (fast encoder; 1 keeps the one
+    /// encoder worker on one core, 2 splits a large product's columns over two).
+    #[arg(long, env = "KEFU_ENCODER_THREADS", default_value_t = 1)]
+    pub encoder_threads: usize,
     /// Largest gRPC message or REST request body accepted, in bytes.
     #[arg(long, env = "KEFU_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
     pub max_message_bytes: usize,
@@ -219,6 +223,7 @@ impl Config {
             ("max_batch", self.max_batch),
             ("max_concurrent", self.max_concurrent),
             ("encoder_queue", self.encoder_queue),
+            ("encoder_threads", self.encoder_threads),
             ("encoder_wait_budget_ms", self.encoder_wait_budget_ms as usize),
             ("ef", self.ef as usize),
             ("routing_fsync_every", self.routing_fsync_every as usize),
@@ -240,6 +245,13 @@ impl Config {
                 "ef",
                 self.ef.to_string(),
                 format!("must be between 1 and {MAX_EF}"),
+            ));
+        }
+        if self.encoder_threads > MAX_ENCODER_THREADS {
+            return Err(bad(
+                "encoder_threads",
+                self.encoder_threads.to_string(),
+                format!("must be between 1 and {MAX_ENCODER_THREADS}"),
             ));
         }
         if self.default_k > self.max_k {

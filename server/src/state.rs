@@ -134,8 +134,15 @@ pub struct AppState {
 impl AppState {
     /// Loads the model and the index, and checks they belong together.
     pub fn load(config: Config) -> Result<Self, StartError> {
-        let encoder: Arc<dyn Encoder> =
-            kefu_engine::embed::load(&config.model, config.encoder, config.precision)?.into();
+        let encoder: Arc<dyn Encoder> = kefu_engine::embed::load(
+            &config.model,
+            kefu_engine::embed::Choice {
+                backend: config.encoder,
+                precision: config.precision,
+                threads: config.encoder_threads,
+            },
+        )?
+        .into();
         let model = encoder.model_id()?.clone();
         tracing::info!(model = %model.space.name, encoder = %config.encoder, precision = %config.precision, "encoder loaded");
         let index = Index::open(&config.index)?;

@@ -51,7 +51,12 @@ pub static ENCODER: std::sync::OnceLock<(Backend, Precision)> = std::sync::OnceL
 pub fn load_encoder(model: Option<&Path>) -> Result<Box<dyn Encoder>> {
     let path = ModelDir::resolve(model);
     let (backend, precision) = ENCODER.get().copied().unwrap_or_default();
-    Ok(kefu_engine::embed::load(&path, backend, precision)?)
+    let choice = kefu_engine::embed::Choice {
+        backend,
+        precision,
+        ..Default::default()
+    };
+    Ok(kefu_engine::embed::load(&path, choice)?)
 }
 
 /// One output line of `kefu embed`, fields in the documented order.

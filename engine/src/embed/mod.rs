@@ -198,12 +198,30 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// Loads the model folder at `path` with the chosen forward pass and precision
-/// (int8 runs on the fast pass only).
-pub fn load(path: &Path, backend: Backend, precision: Precision) -> Result<Box<dyn Encoder>, EmbedError> {
+/// How to run a model folder: forward pass, precision, and threads per product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    pub backend: Backend,
+    pub precision: Precision,
+    /// Threads each of the fast pass's matrix products may use (candle sizes its own pool).
+    pub threads: usize,
+}
+
+impl Default for Choice {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Fast,
+            precision: Precision::F32,
+            threads: 1,
+        }
+    }
+}
+
+/// Loads the model folder at `path` as `choice` says (int8 runs on the fast pass only).
+pub fn load(path: &Path, choice: Choice) -> Result<Box<dyn Encoder>, EmbedError> {
     let dir = ModelDir::open(path)?;
-    Ok(match (backend, precision) {
-        (Backend::Fast, p) => Box::new(FastEncoder::load_as(&dir, p)?),
+    Ok(match (choice.backend, choice.precision) {
+        (Backend::Fast, p) => Box::new(FastEncoder::load_as(&dir, p)?.with_threads(choice.threads)),
         (Backend::Candle, Precision::F32) => Box::new(BertEncoder::load(&dir)?),
         (Backend::Candle, p) => {
             return Err(EmbedError::Unsupported(format!(
