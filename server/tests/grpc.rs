@@ -263,6 +263,11 @@ async fn bad_input_gets_a_precise_status() {
     let bad = build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
     let vectors = bad.join("vectors.bin");
     let len = std::fs::metadata(&vectors).unwrap().len();
+    // Version files are published read-only: the owner takes the write bit back to damage one.
+    use std::os::unix::fs::PermissionsExt;
+    let mut mode = std::fs::metadata(&vectors).unwrap().permissions();
+    mode.set_mode(mode.mode() | 0o200);
+    std::fs::set_permissions(&vectors, mode).unwrap();
     std::fs::OpenOptions::new()
         .write(true)
         .open(&vectors)
