@@ -145,7 +145,7 @@ impl AnswersService {
                     route_response(&out, category)?
                 }
                 // The router embeds the text again for expertise: vectors do not travel.
-                RoutingHome::Router(link) => link.route(route_request(ticket, tier_raw)).await?,
+                RoutingHome::Router(link) => link.route(route_request(ticket, tier_raw), deadline).await?,
             })
         } else {
             None
