@@ -193,6 +193,7 @@ fn root_opens_the_current_version() {
 fn damage(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
     let mut bytes = std::fs::read(path).unwrap();
     f(&mut bytes);
+    common::make_writable(path);
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -369,6 +370,7 @@ fn edit_manifest(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join("manifest.json");
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     f(&mut m);
+    common::make_writable(&path);
     std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
 }
 

@@ -46,6 +46,28 @@ fn versions_are_listed_and_current_names_the_newest_build() {
     assert_eq!(IndexRoot::containing(root.path()), root);
 }
 
+/// A served version is never modified in place: every file of a published version is
+/// read-only (no write bit for anyone), and the directory can still be removed whole.
+#[cfg(unix)]
+#[test]
+fn published_version_files_have_no_write_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = IndexRoot::new(tmp.path().join("idx"));
+    let dir = root.path().join(build(root.path()));
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o222, 0, "{:?} has mode {mode:o}", entry.file_name());
+        files += 1;
+    }
+    assert!(files >= 6, "{files} files in {}", dir.display());
+    assert!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o200 != 0);
+    Index::open(&dir).unwrap().verify().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn locate_refuses_bad_names_missing_versions_and_symlinks_out_of_the_root() {
     let tmp = tempfile::tempdir().unwrap();

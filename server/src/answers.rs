@@ -60,6 +60,26 @@ impl AnswersService {
         Ok(normalized)
     }
 
+    /// A request's filter: its per-field lists (`locales`, …; an empty list is no clause)
+    /// and its clauses, within `max_filter_values` and `max_filter_value_bytes`; unknown
+    /// fields and bounds broken are INVALID_ARGUMENT.
+    pub(crate) fn filter(
+        &self,
+        lists: &[(&'static str, &Vec<String>)],
+        clauses: &[FilterClause],
+    ) -> Result<Filter, Status> {
+        let lists = lists
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(f, v)| (*f, v.as_slice()));
+        let clauses = clauses.iter().map(|c| (c.field.as_str(), c.values.as_slice()));
+        self.state
+            .config
+            .filter_limits()
+            .filter(lists.chain(clauses))
+            .map_err(|e| Status::invalid_argument(e.to_string()))
+    }
+
     pub(crate) fn k_and_ef(&self, k: Option<u32>, ef: Option<u32>) -> Result<(usize, usize), Status> {
         let c = &self.state.config;
         let k = k.unwrap_or(c.default_k);
@@ -105,18 +125,14 @@ impl AnswersService {
         let start = Instant::now();
         let question = self.check_text("question", &r.question)?;
         let (k, ef) = self.k_and_ef(r.k, r.ef)?;
-        let mut filter = filter_from(&r.filters)?;
-        for (field, values) in [
-            ("locale", &r.locales),
-            ("market", &r.markets),
-            ("category", &r.categories),
-        ] {
-            if !values.is_empty() {
-                filter
-                    .add(field, values)
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            }
-        }
+        let filter = self.filter(
+            &[
+                ("locale", &r.locales),
+                ("market", &r.markets),
+                ("category", &r.categories),
+            ],
+            &r.filters,
+        )?;
         let t = Instant::now();
         let (vector, cache_hit) = self.state.embed_question(&question, deadline).await?;
         let embed_us = t.elapsed().as_micros() as u64;
@@ -153,7 +169,7 @@ impl AnswersService {
     ) -> Result<SearchResponse, Status> {
         let start = Instant::now();
         let (k, ef) = self.k_and_ef(r.k, r.ef)?;
-        let filter = filter_from(&r.filters)?;
+        let filter = self.filter(&[], &r.filters)?;
         // Vectors are checked (dimension, finite, non-zero) by the engine.
         let (vector, embedded) = match r.query {
             None => {
@@ -221,16 +237,6 @@ impl AnswersService {
             model_sha256: self.state.model.space.sha256.clone(),
         })
     }
-}
-
-/// Turns request filter clauses into an engine filter; unknown fields are INVALID_ARGUMENT.
-fn filter_from(clauses: &[FilterClause]) -> Result<Filter, Status> {
-    let mut f = Filter::new();
-    for c in clauses {
-        f.add(&c.field, &c.values)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-    }
-    Ok(f)
 }
 
 /// A hit in the locale of the sample that matched (the customer wrote like it).

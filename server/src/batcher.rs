@@ -38,6 +38,17 @@ pub enum Lane {
 }
 
 impl Lane {
+    /// Both lanes, interactive first.
+    pub const ALL: [Lane; 2] = [Lane::Interactive, Lane::Bulk];
+
+    /// The lane's name in metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lane::Interactive => "interactive",
+            Lane::Bulk => "bulk",
+        }
+    }
+
     fn index(self) -> usize {
         match self {
             Lane::Interactive => 0,
@@ -62,6 +73,8 @@ struct Job {
     text: String,
     reply: oneshot::Sender<Embedded>,
     deadline: Option<Instant>,
+    /// When it entered the queue: its wait is measured from here to the start of its pass.
+    enqueued: Instant,
 }
 
 /// The batch being encoded now: its lane, size and start.
@@ -193,6 +206,7 @@ impl EncoderQueue {
                     text,
                     reply,
                     deadline,
+                    enqueued: now,
                 });
                 rx
             })
@@ -304,11 +318,25 @@ fn worker(encoder: Arc<dyn Encoder>, shared: Arc<Shared>, max_batch: usize, metr
             }
         };
         metrics.encoder_queue_depth.set((waiting + batch.len()) as i64);
-        metrics.encoder_batch_size.observe(batch.len() as f64);
+        let label = lane.into();
         let started = Instant::now();
+        metrics
+            .encoder_batch_size
+            .get_or_create(&label)
+            .observe(batch.len() as f64);
+        {
+            let wait = metrics.encoder_queue_wait_seconds.get_or_create(&label);
+            for job in &batch {
+                wait.observe(started.saturating_duration_since(job.enqueued).as_secs_f64());
+            }
+        }
         let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
         let result = encoder.embed(&texts);
         let took = started.elapsed();
+        metrics
+            .encoder_pass_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
         {
             let mut q = shared.lock();
             q.throughput[lane.index()].record(batch.len(), took);

@@ -13,6 +13,7 @@
 pub mod layers;
 
 use kefu_engine::embed::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV};
+use kefu_engine::index::FilterLimits;
 use kefu_engine::route::Limits;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -124,6 +125,13 @@ pub struct Config {
     /// Most channels, skills, languages or tiers per agent, and skills per ticket (each list).
     #[arg(long, env = "KEFU_MAX_LIST_LEN", default_value_t = Limits::DEFAULT.max_list_len)]
     pub max_list_len: usize,
+    /// Most filter values in one Ask, Search or Resolve, over its locales, markets,
+    /// categories and filter clauses.
+    #[arg(long, env = "KEFU_MAX_FILTER_VALUES", default_value_t = FilterLimits::DEFAULT.max_filter_values)]
+    pub max_filter_values: usize,
+    /// Longest filter value (a locale, market, category or tag), in bytes.
+    #[arg(long, env = "KEFU_MAX_FILTER_VALUE_BYTES", default_value_t = FilterLimits::DEFAULT.max_filter_value_bytes)]
+    pub max_filter_value_bytes: usize,
     /// Tickets in one GetQueue page when the call does not say.
     #[arg(long, env = "KEFU_QUEUE_PAGE_SIZE", default_value_t = 100)]
     pub queue_page_size: u32,
@@ -203,6 +211,14 @@ impl Config {
         }
     }
 
+    /// The filter bounds Ask, Search and Resolve check, from the settings of the same names.
+    pub fn filter_limits(&self) -> FilterLimits {
+        FilterLimits {
+            max_filter_values: self.max_filter_values,
+            max_filter_value_bytes: self.max_filter_value_bytes,
+        }
+    }
+
     /// Checks the merged values once, so a bad setting fails at start, not on every call.
     /// `source` says where a setting's value came from, for the message.
     pub fn validate(&self, source: &dyn Fn(&'static str) -> Source) -> Result<(), ConfigError> {
@@ -232,6 +248,8 @@ impl Config {
             ("max_text_chars", self.max_text_chars),
             ("max_expertise_chars", self.max_expertise_chars),
             ("max_list_len", self.max_list_len),
+            ("max_filter_values", self.max_filter_values),
+            ("max_filter_value_bytes", self.max_filter_value_bytes),
             ("queue_page_size", self.queue_page_size as usize),
             ("max_queue_page", self.max_queue_page as usize),
             ("queue_text_chars", self.queue_text_chars),

@@ -6,7 +6,7 @@ use crate::desk::Desk;
 use crate::proto::routing_client::RoutingClient;
 use crate::proto::{RouteRequest, RouteResponse};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
@@ -67,11 +67,29 @@ impl RouterLink {
         ))
     }
 
-    /// Files a ticket with the router. A router that cannot be reached is UNAVAILABLE
-    /// naming it; the router's own refusals pass through unchanged.
-    pub async fn route(&self, request: RouteRequest) -> Result<RouteResponse, Status> {
+    /// Files a ticket with the router, passing on what is left of the caller's
+    /// `deadline` (so the router drops the work and counts DEADLINE_EXCEEDED, not a
+    /// CANCELLED hang-up, when it passes). A router that cannot be reached is
+    /// UNAVAILABLE naming it; the router's own refusals pass through unchanged.
+    pub async fn route(
+        &self,
+        request: RouteRequest,
+        deadline: Option<Instant>,
+    ) -> Result<RouteResponse, Status> {
+        let mut request = tonic::Request::new(request);
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(expired(&self.addr));
+            }
+            request.set_timeout(left);
+        }
         match self.client.clone().route(request).await {
             Ok(r) => Ok(r.into_inner()),
+            // tonic's client ends a call at its `grpc-timeout` itself, as CANCELLED.
+            Err(s) if s.code() == Code::Cancelled && deadline.is_some_and(|d| Instant::now() >= d) => {
+                Err(expired(&self.addr))
+            }
             Err(s) if s.code() == Code::Unavailable || s.code() == Code::Unknown => {
                 Err(Status::unavailable(format!(
                     "the router at {} did not take the handoff: {}",
@@ -82,4 +100,11 @@ impl RouterLink {
             Err(s) => Err(s),
         }
     }
+}
+
+/// The call's deadline passed before the router answered the handoff.
+fn expired(router: &str) -> Status {
+    Status::deadline_exceeded(format!(
+        "the call's deadline passed before the router at {router} took the handoff"
+    ))
 }

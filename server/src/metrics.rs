@@ -1,5 +1,6 @@
 //! Prometheus metrics, and the HTTP endpoint that serves them with /healthz and /readyz.
 
+use crate::batcher::Lane;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -32,6 +33,18 @@ pub struct RpcLabels {
     pub code: String,
 }
 
+/// The encoder queue's lane a sample belongs to: `interactive` or `bulk`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabel {
+    pub lane: &'static str,
+}
+
+impl From<Lane> for LaneLabel {
+    fn from(lane: Lane) -> Self {
+        Self { lane: lane.name() }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VersionLabel {
     pub version: String,
@@ -45,7 +58,9 @@ pub struct Metrics {
     pub search_seconds: Histogram,
     pub embed_seconds: Histogram,
     pub encoder_queue_depth: Gauge,
-    pub encoder_batch_size: Histogram,
+    pub encoder_batch_size: Family<LaneLabel, Histogram>,
+    pub encoder_queue_wait_seconds: Family<LaneLabel, Histogram>,
+    pub encoder_pass_seconds: Family<LaneLabel, Histogram>,
     pub encoder_dropped: Counter,
     pub cache_hits: Counter,
     pub cache_misses: Counter,
@@ -89,12 +104,37 @@ impl Metrics {
             "questions waiting for or in the encoder",
             encoder_queue_depth.clone(),
         );
-        let encoder_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
+        let encoder_batch_size = Family::<LaneLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0])
+        });
         registry.register(
             "encoder_batch_size",
-            "questions embedded per encoder call",
+            "texts embedded per encoder pass, by lane (interactive or bulk)",
             encoder_batch_size.clone(),
         );
+        let encoder_queue_wait_seconds = Family::<LaneLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.00005, 2.0, 18))
+        });
+        registry.register(
+            "encoder_queue_wait_seconds",
+            "time each text waited from entering the encoder queue to the start of its pass, by lane",
+            encoder_queue_wait_seconds.clone(),
+        );
+        let encoder_pass_seconds = Family::<LaneLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+        });
+        registry.register(
+            "encoder_pass_duration_seconds",
+            "encoder time per pass (one batch), by lane",
+            encoder_pass_seconds.clone(),
+        );
+        // Both lanes from the start, so a dashboard sees bulk at zero rather than no series.
+        for lane in Lane::ALL {
+            let lane = LaneLabel::from(lane);
+            drop(encoder_batch_size.get_or_create(&lane));
+            drop(encoder_queue_wait_seconds.get_or_create(&lane));
+            drop(encoder_pass_seconds.get_or_create(&lane));
+        }
         let encoder_dropped = Counter::default();
         registry.register(
             "encoder_cancelled",
@@ -139,6 +179,8 @@ impl Metrics {
             embed_seconds,
             encoder_queue_depth,
             encoder_batch_size,
+            encoder_queue_wait_seconds,
+            encoder_pass_seconds,
             encoder_dropped,
             cache_hits,
             cache_misses,

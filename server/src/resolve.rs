@@ -7,7 +7,6 @@ use crate::convert::{route_response, route_status, tier_from};
 use crate::desk::now_ms;
 use crate::home::RoutingHome;
 use crate::proto::{ResolveDecision, ResolveRequest, ResolveResponse, RouteRequest, Timings};
-use kefu_engine::index::Filter;
 use kefu_engine::resolve::{Answerer, Decision, Inquiry, LanguageSource, Reason, Resolution, language};
 use kefu_engine::route::{Command, Ticket};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,14 +68,7 @@ impl AnswersService {
         let (suggestions, ef) = self.k_and_ef(Some(r.suggestions.unwrap_or(DEFAULT_SUGGESTIONS)), None)?;
         let tier = tier_from(customer.tier)?;
         let tier_raw = customer.tier;
-        let mut filter = Filter::new();
-        for (field, values) in [("market", &r.markets), ("locale", &r.locales)] {
-            if !values.is_empty() {
-                filter
-                    .add(field, values)
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            }
-        }
+        let filter = self.filter(&[("market", &r.markets), ("locale", &r.locales)], &[])?;
 
         let lang = language::detect(&question, Some(&customer.language));
         let t = Instant::now();
@@ -153,7 +145,7 @@ impl AnswersService {
                     route_response(&out, category)?
                 }
                 // The router embeds the text again for expertise: vectors do not travel.
-                RoutingHome::Router(link) => link.route(route_request(ticket, tier_raw)).await?,
+                RoutingHome::Router(link) => link.route(route_request(ticket, tier_raw), deadline).await?,
             })
         } else {
             None

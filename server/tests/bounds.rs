@@ -1,12 +1,19 @@
-//! Bounds on every routing input over real gRPC on loopback (#13 item 3), and the config's
-//! `--print-config` through the real binary.
+//! Bounds on every routing input and on the filters of Ask, Search and Resolve over real
+//! gRPC and REST on loopback (#13 item 3), and the config's `--print-config` through the
+//! real binary.
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use kefu_engine::index::FilterLimits;
 use kefu_server::proto::answers_client::AnswersClient;
 use kefu_server::proto::routing_client::RoutingClient;
 use kefu_server::proto::{
-    Agent, CompleteRequest, Customer, GetQueueRequest, Presence, ResolveRequest, RouteRequest, Tier,
-    UpsertAgentRequest,
+    Agent, AskRequest, CompleteRequest, Customer, FilterClause, GetQueueRequest, Presence, ResolveRequest,
+    RouteRequest, SearchRequest, Tier, UpsertAgentRequest, search_request,
 };
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::process::Command;
 use tonic::Code;
@@ -124,6 +131,173 @@ async fn oversized_agents_and_tickets_are_refused_with_short_messages() {
     running.shutdown().await;
 }
 
+/// `n` distinct locale-like filter values.
+fn values(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("l{i}")).collect()
+}
+
+fn ask(locales: Vec<String>, filters: Vec<FilterClause>) -> AskRequest {
+    AskRequest {
+        question: "where is my parcel".into(),
+        locales,
+        filters,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn filters_over_their_bounds_are_refused_over_grpc() {
+    let (_root, config) = common::setup();
+    let running = kefu_server::start(config).await.unwrap();
+    let mut c = AnswersClient::connect(format!("http://{}", running.grpc_addr))
+        .await
+        .unwrap();
+    let max = FilterLimits::DEFAULT.max_filter_values;
+    let long = "x".repeat(3 << 20);
+
+    // At the bound a call is served; one value more is refused, whichever lists carry them.
+    c.ask(ask(values(max), vec![])).await.unwrap();
+    let over = format!("{} values", max + 1);
+    refused(
+        c.ask(ask(values(max), vec![clause("market", &["EU"])]))
+            .await
+            .map(|_| ()),
+        &[&over, "max_filter_values"],
+    );
+    let empty_clauses = (0..10_000).map(|_| clause("tag", &[])).collect();
+    refused(
+        c.ask(ask(vec![], empty_clauses)).await.map(|_| ()),
+        &["10000 values", "max_filter_values"],
+    );
+    refused(
+        c.ask(ask(vec![long.clone()], vec![])).await.map(|_| ()),
+        &["locale", "max_filter_value_bytes", "…"],
+    );
+    // A field name of megabytes is an unknown field, echoed cut.
+    refused(
+        c.ask(ask(vec![], vec![clause(&long, &["a"])])).await.map(|_| ()),
+        &["unknown filter field", "…"],
+    );
+
+    let search = |filters: Vec<FilterClause>| SearchRequest {
+        query: Some(search_request::Query::Text("where is my parcel".into())),
+        filters,
+        ..Default::default()
+    };
+    c.search(search(vec![clause("tag", &["a"])])).await.unwrap();
+    refused(
+        c.search(search(vec![clause("tag", &[&long])])).await.map(|_| ()),
+        &["tag", "max_filter_value_bytes"],
+    );
+    refused(
+        c.search(search(vec![FilterClause {
+            field: "category".into(),
+            values: values(max + 1),
+        }]))
+        .await
+        .map(|_| ()),
+        &[&over, "max_filter_values"],
+    );
+
+    let resolve = |markets: Vec<String>, locales: Vec<String>| ResolveRequest {
+        question: "where is my parcel".into(),
+        markets,
+        locales,
+        decide_only: true,
+        ..Default::default()
+    };
+    c.resolve(resolve(vec!["EU".into()], vec!["en".into()]))
+        .await
+        .unwrap();
+    refused(
+        c.resolve(resolve(values(max), vec!["en".into()]))
+            .await
+            .map(|_| ()),
+        &[&over, "max_filter_values"],
+    );
+    refused(
+        c.resolve(resolve(vec![], vec![long.clone()])).await.map(|_| ()),
+        &["locale", "max_filter_value_bytes"],
+    );
+    running.shutdown().await;
+}
+
+fn clause(field: &str, values: &[&str]) -> FilterClause {
+    FilterClause {
+        field: field.into(),
+        values: values.iter().map(|v| v.to_string()).collect(),
+    }
+}
+
+/// POSTs a JSON body over plain HTTP/1.1 and returns the status and the JSON reply.
+async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = Client::builder(TokioExecutor::new())
+        .build_http()
+        .request(req)
+        .await
+        .expect("HTTP call");
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn filters_over_their_bounds_are_400_over_rest() {
+    let (_root, mut config) = common::setup();
+    config.metrics = Some("127.0.0.1:0".parse().unwrap());
+    let running = kefu_server::start(config).await.unwrap();
+    let base = format!("http://{}", running.http_addr.unwrap());
+    let max = FilterLimits::DEFAULT.max_filter_values;
+    let long = "x".repeat(100_000);
+    let over = format!("{} values", max + 1);
+
+    let (status, v) = post(
+        &base,
+        "/v1/answers/ask",
+        json!({"question": "where is my parcel", "locales": values(max)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    for (path, body, words) in [
+        (
+            "/v1/answers/ask",
+            json!({"question": "where is my parcel", "locales": values(max + 1)}),
+            vec![over.as_str(), "max_filter_values"],
+        ),
+        (
+            "/v1/answers/ask",
+            json!({"question": "where is my parcel", "markets": [long]}),
+            vec!["market", "max_filter_value_bytes", "…"],
+        ),
+        (
+            "/v1/answers/search",
+            json!({"text": "where is my parcel", "filters": [{"field": "tag", "values": [long]}]}),
+            vec!["tag", "max_filter_value_bytes"],
+        ),
+        (
+            "/v1/answers/resolve",
+            json!({"question": "where is my parcel", "decideOnly": true, "locales": values(max + 1)}),
+            vec![over.as_str(), "max_filter_values"],
+        ),
+    ] {
+        let (status, v) = post(&base, path, body).await;
+        assert_eq!(status, 400, "{path}: {v}");
+        assert_eq!(v["code"], "INVALID_ARGUMENT", "{path}: {v}");
+        let message = v["message"].as_str().unwrap();
+        assert!(message.len() < 300, "{path}: {} bytes", message.len());
+        for w in words {
+            assert!(message.contains(w), "{path}: {message:?} lacks {w:?}");
+        }
+    }
+    running.shutdown().await;
+}
+
 #[tokio::test]
 async fn get_queue_pages_and_cuts_long_texts() {
     let (_root, mut config) = common::setup();
@@ -234,6 +408,8 @@ fn print_config_shows_effective_values_and_a_bad_file_names_setting_and_file() {
     assert!(text.contains("max_list_len = 16  # config file"), "{text}");
     assert!(text.contains("index = \"/srv/index\""), "{text}");
     assert!(text.contains("queue_text_chars = 280  # default"), "{text}");
+    assert!(text.contains("max_filter_values = 32  # default"), "{text}");
+    assert!(text.contains("max_filter_value_bytes = 128  # default"), "{text}");
 
     std::fs::write(&file, "index = \"/srv/index\"\nmax_expertise_chars = 0\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_kefu-server"))

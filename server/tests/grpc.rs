@@ -263,6 +263,11 @@ async fn bad_input_gets_a_precise_status() {
     let bad = build_version(root.path(), corpus(), &BuildParams::default(), &|_, _, _| {}).unwrap();
     let vectors = bad.join("vectors.bin");
     let len = std::fs::metadata(&vectors).unwrap().len();
+    // Version files are published read-only: the owner takes the write bit back to damage one.
+    use std::os::unix::fs::PermissionsExt;
+    let mut mode = std::fs::metadata(&vectors).unwrap().permissions();
+    mode.set_mode(mode.mode() | 0o200);
+    std::fs::set_permissions(&vectors, mode).unwrap();
     std::fs::OpenOptions::new()
         .write(true)
         .open(&vectors)
@@ -546,6 +551,55 @@ async fn metrics_and_http_health_report_calls() {
     assert!(m.contains("kefu_index_info{version="), "{m}");
     assert!(http_get(http, "/healthz").await.starts_with("HTTP/1.0 200"));
     assert!(http_get(http, "/readyz").await.contains("ready: serving"));
+    srv.shutdown().await;
+}
+
+/// The value of one sample line (`name{labels} value`) in a /metrics page.
+fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_encoder_batch_sizes_queue_wait_and_pass_time_per_lane() {
+    let root = index_root();
+    let mut c = config(root.path());
+    c.metrics = Some("127.0.0.1:0".parse().unwrap());
+    let (srv, mut client, _) = start(c).await;
+    let http = srv.http_addr.unwrap();
+    let series = |lane: &str| {
+        [
+            "kefu_encoder_batch_size",
+            "kefu_encoder_queue_wait_seconds",
+            "kefu_encoder_pass_duration_seconds",
+        ]
+        .map(|name| format!("{name}_count{{lane=\"{lane}\"}}"))
+    };
+    // Both lanes are exported from the start, at zero.
+    let m = http_get(http, "/metrics").await;
+    for s in series("interactive").iter().chain(&series("bulk")) {
+        assert_eq!(sample(&m, s), Some(0.0), "{s} in {m}");
+    }
+
+    for q in ["where is my parcel", "can I pay by card", "how do I get a refund"] {
+        client.ask(ask(q)).await.unwrap();
+    }
+    client
+        .embed(EmbedRequest {
+            texts: vec!["one text for the bulk lane".into()],
+        })
+        .await
+        .unwrap();
+    let m = http_get(http, "/metrics").await;
+    for lane in ["interactive", "bulk"] {
+        for s in series(lane) {
+            assert!(sample(&m, &s).is_some_and(|n| n >= 1.0), "{s} in {m}");
+        }
+    }
+    // Every Ask's question was one text in some pass, and waited once.
+    let texts = sample(&m, "kefu_encoder_batch_size_sum{lane=\"interactive\"}").unwrap();
+    let waits = sample(&m, "kefu_encoder_queue_wait_seconds_count{lane=\"interactive\"}").unwrap();
+    assert_eq!((texts, waits), (3.0, 3.0), "{m}");
     srv.shutdown().await;
 }
 

@@ -176,3 +176,83 @@ async fn router_setting_must_be_host_and_port() {
     let loaded = load_from(["kefu-server", "--index", "/x", "--router", "kefu-router:50051"]).unwrap();
     assert_eq!(loaded.config().router.as_deref(), Some("kefu-router:50051"));
 }
+
+/// A stand-in router that records each call's `grpc-timeout` and never answers.
+#[derive(Clone, Default)]
+struct SilentRouter {
+    timeouts: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+impl tonic::server::NamedService for SilentRouter {
+    const NAME: &'static str = "kefu.v1.Routing";
+}
+
+impl tower::Service<hyper::Request<tonic::body::Body>> for SilentRouter {
+    type Response = hyper::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Pending<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: hyper::Request<tonic::body::Body>) -> Self::Future {
+        let timeout = req
+            .headers()
+            .get("grpc-timeout")
+            .map(|v| v.to_str().unwrap().to_string());
+        self.timeouts.lock().unwrap().push(timeout);
+        std::future::pending()
+    }
+}
+
+#[tokio::test]
+async fn a_handoff_carries_the_callers_deadline_to_the_router_and_expires_as_deadline_exceeded() {
+    let (root, mut config) = common::setup();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let router_addr = listener.local_addr().unwrap();
+    let router = SilentRouter::default();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(router.clone())
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    config.router = Some(router_addr.to_string());
+    config.routing_dir = root.path().join("replica-routing");
+    let replica = kefu_server::start(config).await.expect("replica starts");
+
+    // The question embedded once, so the deadline below is spent waiting for the router.
+    let url: hyper::Uri = format!("http://{}", replica.grpc_addr).parse().unwrap();
+    let mut warm = handoff("c-1");
+    warm.decide_only = true;
+    AnswersClient::connect(url.to_string())
+        .await
+        .unwrap()
+        .resolve(warm)
+        .await
+        .unwrap();
+
+    // Plain HTTP/2, not tonic's Channel, whose own timer would end the call as CANCELLED:
+    // the replica's own status is what arrives.
+    let h2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<tonic::body::Body>();
+    let mut answers = AnswersClient::with_origin(h2, url);
+    let deadline = std::time::Duration::from_secs(2);
+    let mut req = tonic::Request::new(handoff("c-1"));
+    req.set_timeout(deadline);
+    let s = answers.resolve(req).await.unwrap_err();
+    assert_eq!(s.code(), Code::DeadlineExceeded, "{s:?}");
+
+    let seen = router.timeouts.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one handoff reached the router: {seen:?}");
+    let sent = seen[0]
+        .as_deref()
+        .and_then(kefu_server::deadline::parse_timeout)
+        .unwrap_or_else(|| panic!("the handoff carried no deadline: {seen:?}"));
+    assert!(
+        !sent.is_zero() && sent < deadline,
+        "the router was given {sent:?}, not what was left of {deadline:?}"
+    );
+    replica.shutdown().await;
+}

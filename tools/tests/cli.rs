@@ -234,6 +234,17 @@ fn build_query_inspect_verify_round_trip() {
     let mut bytes = std::fs::read(&vectors).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
+    // A published version's files are read-only; give the owner the write bit back (root
+    // ignores it, other users do not).
+    use std::os::unix::fs::PermissionsExt;
+    let mut mode = std::fs::metadata(&vectors).unwrap().permissions();
+    assert_eq!(
+        mode.mode() & 0o222,
+        0,
+        "kefu build left a write bit on vectors.bin"
+    );
+    mode.set_mode(mode.mode() | 0o200);
+    std::fs::set_permissions(&vectors, mode).unwrap();
     std::fs::write(&vectors, bytes).unwrap();
     let out = kefu(&["verify", idx_s]);
     assert!(!out.status.success());

@@ -18,6 +18,75 @@ pub enum FilterError {
     Syntax(String),
     #[error("filter on {0} has no values")]
     NoValues(&'static str),
+    #[error("the filter has {values} values; the limit is {limit} (max_filter_values)")]
+    TooManyValues { values: usize, limit: usize },
+    #[error(
+        "a filter value on {field} is {bytes} bytes; the limit is {limit} (max_filter_value_bytes): {value}"
+    )]
+    ValueTooLong {
+        field: &'static str,
+        bytes: usize,
+        limit: usize,
+        /// The value as quoted in the message: already clipped ([`crate::echo::clip`]).
+        value: String,
+    },
+}
+
+/// Bounds on the filter one request may carry, so a call costs bounded work (one posting
+/// list per value) and a bounded filter-cache key. Field names match the server settings
+/// that fill them; the defaults are written here once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterLimits {
+    /// Most filter values in one request, over all its clauses (a clause with no values
+    /// counts as one).
+    pub max_filter_values: usize,
+    /// Longest filter value, in bytes.
+    pub max_filter_value_bytes: usize,
+}
+
+impl FilterLimits {
+    /// The defaults: room for several locales, markets and categories in one call.
+    pub const DEFAULT: FilterLimits = FilterLimits {
+        max_filter_values: 32,
+        max_filter_value_bytes: 128,
+    };
+
+    /// The filter of one request's clauses, `(field name, values)`, checked against the
+    /// bounds: the count before anything is parsed, each value before it is copied.
+    pub fn filter<'a, I>(&self, clauses: I) -> Result<Filter, FilterError>
+    where
+        I: IntoIterator<Item = (&'a str, &'a [String])>,
+        I::IntoIter: Clone,
+    {
+        let clauses = clauses.into_iter();
+        let values: usize = clauses.clone().map(|(_, v)| v.len().max(1)).sum();
+        if values > self.max_filter_values {
+            return Err(FilterError::TooManyValues {
+                values,
+                limit: self.max_filter_values,
+            });
+        }
+        let mut f = Filter::new();
+        for (field, vals) in clauses {
+            let parsed = Field::parse(field).ok_or_else(|| FilterError::UnknownField(field.to_string()))?;
+            if let Some(v) = vals.iter().find(|v| v.len() > self.max_filter_value_bytes) {
+                return Err(FilterError::ValueTooLong {
+                    field: parsed.name(),
+                    bytes: v.len(),
+                    limit: self.max_filter_value_bytes,
+                    value: crate::echo::clip(v),
+                });
+            }
+            f.add(field, vals)?;
+        }
+        Ok(f)
+    }
+}
+
+impl Default for FilterLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl Filter {
@@ -64,6 +133,17 @@ impl Filter {
             .ok_or_else(|| FilterError::Syntax(expr.to_string()))?;
         let values: Vec<String> = values.split(',').map(str::to_string).collect();
         self.add(field, &values)
+    }
+
+    /// Bytes this filter holds on the heap, roughly (strings and tree nodes): what a
+    /// filter-cache entry's key costs.
+    pub fn heap_bytes(&self) -> usize {
+        /// A tree entry's own bytes beside its string's (pointer, length, capacity, links).
+        const NODE: usize = 48;
+        self.clauses
+            .values()
+            .map(|vals| NODE + vals.iter().map(|v| v.len() + NODE).sum::<usize>())
+            .sum()
     }
 
     pub fn clauses(&self) -> impl Iterator<Item = (Field, &BTreeSet<String>)> {
@@ -151,5 +231,45 @@ mod tests {
         );
         assert_eq!(f.add_expr("locale"), Err(FilterError::Syntax("locale".into())));
         assert_eq!(f.add_expr("locale="), Err(FilterError::NoValues("locale")));
+    }
+
+    #[test]
+    fn limits_bound_the_count_and_length_of_values_with_short_messages() {
+        let l = FilterLimits {
+            max_filter_values: 3,
+            max_filter_value_bytes: 4,
+        };
+        let two = ["en".to_string(), "zh".into()];
+        let one = ["EU".to_string()];
+        let f = l.filter([("locale", &two[..]), ("market", &one[..])]).unwrap();
+        assert_eq!(f.to_string(), "locale=en,zh market=EU");
+        assert_eq!(
+            l.filter([("locale", &two[..]), ("market", &two[..])]),
+            Err(FilterError::TooManyValues { values: 4, limit: 3 })
+        );
+        // A clause without values counts, so a flood of empty clauses is refused by count.
+        let none: [String; 0] = [];
+        assert_eq!(
+            l.filter(std::iter::repeat_n(("tag", &none[..]), 1000)),
+            Err(FilterError::TooManyValues {
+                values: 1000,
+                limit: 3
+            })
+        );
+        let long = ["x".repeat(100_000)];
+        let e = l.filter([("tags", &long[..])]).unwrap_err().to_string();
+        assert!(
+            e.contains("on tag is 100000 bytes; the limit is 4 (max_filter_value_bytes)") && e.len() < 200,
+            "{e}"
+        );
+        let e = l.filter([(long[0].as_str(), &one[..])]).unwrap_err().to_string();
+        assert!(e.starts_with("unknown filter field") && e.len() < 200, "{e}");
+    }
+
+    #[test]
+    fn heap_bytes_grow_with_the_values() {
+        let small = Filter::new().with(Field::Tag, ["a"]);
+        let big = Filter::new().with(Field::Tag, ["a".repeat(1000)]);
+        assert!(big.heap_bytes() >= small.heap_bytes() + 999);
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! A filter's bitmap on a 10M-point index can be ~10 MB, so a count bound
 //! says nothing about memory: each entry is weighed by its
-//! [`RoaringBitmap::serialized_size`] (close to its heap size).
+//! [`RoaringBitmap::serialized_size`] (close to its heap size) plus its key,
+//! held twice ([`Filter::heap_bytes`]) — a filter that matches nothing has an
+//! 8-byte bitmap, so without the key a loop of distinct such filters would grow
+//! the cache by their keys with no bound.
 
 use super::filter::Filter;
 use roaring::RoaringBitmap;
@@ -52,9 +55,9 @@ impl FilterCache {
     }
 
     /// Remembers a bitmap, evicting the least recently used until it fits.
-    /// A bitmap larger than the whole budget is not kept.
+    /// An entry larger than the whole budget is not kept.
     pub fn insert(&mut self, filter: Filter, bitmap: Arc<RoaringBitmap>) {
-        let bytes = bitmap.serialized_size();
+        let bytes = weight(&filter, &bitmap);
         if bytes > self.budget {
             return;
         }
@@ -87,7 +90,7 @@ impl FilterCache {
         }
     }
 
-    /// Bytes of bitmaps held now (never more than the budget).
+    /// Bytes of entries held now, bitmaps and keys (never more than the budget).
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -99,6 +102,11 @@ impl FilterCache {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// What an entry costs: its bitmap, and its key held in both maps.
+fn weight(filter: &Filter, bitmap: &RoaringBitmap) -> usize {
+    bitmap.serialized_size() + 2 * filter.heap_bytes()
 }
 
 #[cfg(test)]
@@ -117,7 +125,7 @@ mod tests {
 
     #[test]
     fn many_distinct_filters_stay_within_the_byte_budget() {
-        let one = bitmap(0).serialized_size();
+        let one = weight(&filter(0), &bitmap(0));
         let budget = one * 10 + one / 2;
         let mut cache = FilterCache::new(budget);
         for i in 0..1_000 {
@@ -126,14 +134,28 @@ mod tests {
         }
         assert_eq!(cache.len(), 10);
         let held: usize = (990..1_000)
-            .map(|i| cache.get(&filter(i)).unwrap().serialized_size())
+            .map(|i| weight(&filter(i), &cache.get(&filter(i)).unwrap()))
             .sum();
         assert_eq!(held, cache.bytes());
     }
 
     #[test]
+    fn filters_that_match_nothing_are_weighed_by_their_keys() {
+        let key = |i: usize| Filter::new().with(Field::Tag, [format!("{i:0>4096}")]);
+        let empty = Arc::new(RoaringBitmap::new());
+        let budget = 1 << 20;
+        let mut cache = FilterCache::new(budget);
+        for i in 0..10_000 {
+            cache.insert(key(i), empty.clone());
+        }
+        assert!(cache.bytes() <= budget, "{} bytes", cache.bytes());
+        // Each key is over 8 KiB held twice: a 1 MiB budget keeps fewer than 128.
+        assert!(cache.len() < 128, "{} entries", cache.len());
+    }
+
+    #[test]
     fn evicts_the_least_recently_used() {
-        let one = bitmap(0).serialized_size();
+        let one = weight(&filter(0), &bitmap(0));
         let mut cache = FilterCache::new(one * 3);
         for i in 0..3 {
             cache.insert(filter(i), bitmap(i));
@@ -161,6 +183,6 @@ mod tests {
         cache.insert(filter(0), bitmap(0));
         cache.insert(filter(0), bitmap(0));
         assert_eq!(cache.len(), 1);
-        assert_eq!(cache.bytes(), bitmap(0).serialized_size());
+        assert_eq!(cache.bytes(), weight(&filter(0), &bitmap(0)));
     }
 }

@@ -44,7 +44,7 @@ pub use build::{
     BuildParams, M_RANGE, Stage, StagedVersion, build_version, check_m, stage_version, stage_with_graph,
 };
 pub use corpus::Corpus;
-pub use filter::{Filter, FilterError, Plan};
+pub use filter::{Filter, FilterError, FilterLimits, Plan};
 pub use format::{Field, Manifest};
 pub use hnsw_build::{flatten_hnsw_rs, insert_hnsw_rs};
 pub use query::{ArticleHit, Hit};

@@ -179,7 +179,7 @@ impl Postings {
         bitmap
     }
 
-    /// Bytes of filter bitmaps the cache holds now.
+    /// Bytes of filter bitmaps and their keys the cache holds now.
     pub(crate) fn cache_bytes(&self) -> usize {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).bytes()
     }

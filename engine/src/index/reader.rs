@@ -206,7 +206,7 @@ impl Index {
         self.postings.filter_points(filter)
     }
 
-    /// Bytes of filter bitmaps the cache holds now.
+    /// Bytes of filter bitmaps and their keys the cache holds now.
     #[doc(hidden)]
     pub fn filter_cache_bytes(&self) -> usize {
         self.postings.cache_bytes()

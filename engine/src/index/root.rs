@@ -213,8 +213,10 @@ impl IndexRoot {
         self.dir.join(format!("{STAGING_PREFIX}{version}"))
     }
 
-    /// Renames a complete staging directory into place as `version` and points `current` at it.
+    /// Makes a complete staging directory's files read-only, renames it into place as
+    /// `version` and points `current` at it.
     pub(crate) fn publish(&self, staging: &Path, version: &str) -> Result<PathBuf, IndexError> {
+        seal(staging)?;
         let final_dir = self.dir.join(version);
         std::fs::rename(staging, &final_dir).map_err(|e| IndexError::Io {
             path: final_dir.clone(),
@@ -282,6 +284,32 @@ fn newest_mtime(dir: &Path) -> Option<SystemTime> {
         .flatten()
         .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok());
     files.chain(std::iter::once(own)).max()
+}
+
+/// Clears the write bits of every file in a staged version (0444 under the usual umask;
+/// the directory keeps its mode, so the version can still be removed whole). A served
+/// version is never modified in place: its files are mapped, and a reader of a mapped file
+/// truncated under it dies of SIGBUS (as with LMDB or Qdrant); a change is a new version.
+fn seal(staging: &Path) -> Result<(), IndexError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| IndexError::Io { path, source: e }
+    };
+    for entry in std::fs::read_dir(staging).map_err(io(staging))? {
+        let path = entry.map_err(io(staging))?.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+        if !meta.is_file() {
+            continue;
+        }
+        let mut mode = meta.permissions();
+        mode.set_readonly(true);
+        std::fs::set_permissions(&path, mode).map_err(io(&path))?;
+        // The new mode is metadata of the file: fsync it like the bytes.
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&path))?;
+    }
+    Ok(())
 }
 
 /// Writes a small file and fsyncs it.

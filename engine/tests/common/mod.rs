@@ -22,3 +22,12 @@ pub fn encoder() -> &'static BertEncoder {
 pub fn sample_kb() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/kb.jsonl")
 }
+
+/// Gives the owner back the write bit a published version's files lack (`chmod u+w`), so a
+/// test can damage one in place; root ignores mode bits, other users do not.
+pub fn make_writable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut mode = std::fs::metadata(path).unwrap().permissions();
+    mode.set_mode(mode.mode() | 0o200);
+    std::fs::set_permissions(path, mode).unwrap();
+}
