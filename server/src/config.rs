@@ -23,6 +23,8 @@ pub use layers::{Cli, ConfigError, Loaded, Source};
 
 /// Widest search beam a call or the config may ask for.
 pub const MAX_EF: u32 = 4096;
+/// Most threads one encoder product may use (more than the cores only adds waiting).
+pub const MAX_ENCODER_THREADS: usize = 64;
 
 /// Every setting the server runs with.
 #[derive(clap::Args, Serialize, Deserialize, Debug, Clone, PartialEq)]
