@@ -10,6 +10,7 @@ use crate::embed::Pooling;
 use std::cell::RefCell;
 
 /// The shapes and switches of one model's pass.
+#[derive(Clone, Copy)]
 pub struct Plan {
     pub heads: usize,
     pub eps: f32,

@@ -111,8 +111,39 @@ impl Encoder for FastEncoder {
                 &e.get_ids()[..len]
             })
             .collect();
-        let mut out = forward::encode(&self.weights, &self.plan, &seqs)?;
+        let mut out = self.encode(&seqs)?;
         out.iter_mut().for_each(|v| normalize(v));
+        Ok(out)
+    }
+}
+
+impl FastEncoder {
+    /// With two or more threads, a batch is cut in two halves of about equal tokens run
+    /// side by side, one thread each (attention and the element-wise kernels then
+    /// parallelise too); a single text splits its products' columns instead.
+    fn encode(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if self.plan.threads < 2 || seqs.len() < 2 {
+            return forward::encode(&self.weights, &self.plan, seqs);
+        }
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
+        let mut acc = 0;
+        let cut = seqs
+            .iter()
+            .position(|s| {
+                acc += s.len();
+                2 * acc >= total
+            })
+            .map_or(1, |i| (i + 1).clamp(1, seqs.len() - 1));
+        let one = forward::Plan {
+            threads: 1,
+            ..self.plan
+        };
+        let (a, b) = rayon::join(
+            || forward::encode(&self.weights, &one, &seqs[..cut]),
+            || forward::encode(&self.weights, &one, &seqs[cut..]),
+        );
+        let mut out = a?;
+        out.extend(b?);
         Ok(out)
     }
 }
