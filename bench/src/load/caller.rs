@@ -98,7 +98,7 @@ impl Caller {
                 cache_hit: resp.into_inner().timings.is_some_and(|t| t.cache_hit),
             },
             Err(s) => Outcome {
-                code: format!("{:?}", s.code()),
+                code: code_name(&s),
                 cache_hit: false,
             },
         }
@@ -120,13 +120,22 @@ impl Caller {
         }
         let code = match self.routing.route(request).await {
             Ok(_) => "Route OK".to_string(),
-            Err(s) => format!("Route {:?}", s.code()),
+            Err(s) => format!("Route {}", code_name(&s)),
         };
         Outcome {
             code,
             cache_hit: false,
         }
     }
+}
+
+/// The status code's name, with tonic's own client-side timeout ("Timeout expired",
+/// reported as CANCELLED) counted as the DEADLINE_EXCEEDED it is.
+fn code_name(s: &tonic::Status) -> String {
+    if s.code() == tonic::Code::Cancelled && s.message().contains("Timeout expired") {
+        return "DeadlineExceeded".to_string();
+    }
+    format!("{:?}", s.code())
 }
 
 #[cfg(test)]
