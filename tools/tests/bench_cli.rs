@@ -180,7 +180,7 @@ fn embed_bench_json_has_the_fields_bench_peers_reads() {
         "--json",
     ];
     let r: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
-    assert_eq!(r["encoder"], "fast");
+    assert_eq!(r["encoder"], "fast:f32");
     assert_eq!(r["model"], "all-MiniLM-L6-v2");
     assert_eq!((r["dim"].as_u64(), r["threads"].as_u64()), (Some(384), Some(2)));
     assert_eq!(r["texts"], 2);
