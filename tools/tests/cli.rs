@@ -117,17 +117,21 @@ fn build_query_inspect_verify_round_trip() {
     assert_eq!(c["target_precision"], 0.95);
     assert!(c["by_locale"]["en"]["threshold"].as_f64().unwrap() > 0.0);
 
-    let out = kefu(&[
-        "query",
-        idx_s,
-        "how many hours of music after charging",
-        "--k",
-        "2",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let first: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
-    assert_eq!(first["article"], "tech-001");
+    // The first hit as JSON, with the global flags `pre` (encoder, precision) in front.
+    let first_hit = |pre: &[&str]| -> serde_json::Value {
+        let q = [
+            "query",
+            idx_s,
+            "how many hours of music after charging",
+            "--k",
+            "2",
+            "--json",
+        ];
+        let out = kefu(&[pre, &q[..]].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap()
+    };
+    assert_eq!(first_hit(&[])["article"], "tech-001");
 
     // The manifest names the vector space and the variant that built it; an int8
     // query encoder searches the f32-built index (same space) and finds the same article.
@@ -146,19 +150,7 @@ fn build_query_inspect_verify_round_trip() {
     .unwrap();
     assert_eq!(manifest["model"]["variant"], "f32", "{manifest}");
     assert_eq!(manifest["model"]["name"], "all-MiniLM-L6-v2");
-    let out = kefu(&[
-        "--precision",
-        "int8",
-        "query",
-        idx_s,
-        "how many hours of music after charging",
-        "--k",
-        "2",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let first: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
-    assert_eq!(first["article"], "tech-001");
+    assert_eq!(first_hit(&["--precision", "int8"])["article"], "tech-001");
     let out = kefu(&[
         "--encoder",
         "candle",

@@ -6,8 +6,9 @@
 //! weight is packed in slabs of 32 output columns and groups of 4 inputs, so one
 //! `vpdpbusd` multiplies 4 input bytes by 16 columns and adds them into 16 sums: four
 //! times the multiply-adds of one f32 FMA. Elsewhere a portable loop over `[n × k]`
-//! rows runs, compiled again with AVX2 when the CPU has it.
+//! rows runs, compiled again with AVX2+FMA when the CPU has it.
 
+use super::kernels::{dispatch, has_avx2_fma};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
@@ -28,19 +29,6 @@ pub fn has_vnni() -> bool {
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512vnni")
         })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Whether this CPU runs the AVX2 build of the portable loop.
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx2"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -154,8 +142,8 @@ pub fn matmul(
         Layout::Rows => {
             let cols = (slabs.start * SLAB).min(n)..(slabs.end * SLAB).min(n);
             #[cfg(target_arch = "x86_64")]
-            if has_avx2() {
-                // SAFETY: the CPU has AVX2, checked just above; the loop is safe Rust.
+            if has_avx2_fma() {
+                // SAFETY: the CPU has AVX2 and FMA, checked just above; the loop is safe Rust.
                 return unsafe { rows_avx2(out, u, row_scale, row_zero, rows, w, dq, cols) };
             }
             rows_portable(out, u, row_scale, row_zero, rows, w, dq, cols)
@@ -229,22 +217,7 @@ unsafe fn block_vnni<const R: usize>(
     }
 }
 
-/// The portable loop compiled with AVX2 enabled (the compiler vectorises the dot products).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn rows_avx2(
-    out: &mut [f32],
-    u: &[u8],
-    row_scale: &[f32],
-    row_zero: &[i32],
-    rows: usize,
-    w: &[i8],
-    dq: &Dequant<'_>,
-    cols: std::ops::Range<usize>,
-) {
-    rows_portable(out, u, row_scale, row_zero, rows, w, dq, cols)
-}
+dispatch!(rows_avx2, rows_portable, (out: &mut [f32], u: &[u8], row_scale: &[f32], row_zero: &[i32], rows: usize, w: &[i8], dq: &Dequant<'_>, cols: std::ops::Range<usize>));
 
 /// Every row against columns `cols` of the `[n × k]` weight, plain Rust.
 #[inline(always)]

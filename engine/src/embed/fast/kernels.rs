@@ -7,6 +7,7 @@ macro_rules! dispatch {
     ($name:ident, $portable:ident, ($($arg:ident: $ty:ty),*)) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
         unsafe fn $name($($arg: $ty),*) {
             $portable($($arg),*)
         }
