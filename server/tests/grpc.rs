@@ -674,8 +674,14 @@ async fn calls_that_cannot_finish_by_their_deadline_are_refused_before_queueing(
         }));
     }
     for call in calls {
-        // No encoding fits in 2 ms: refused at once, saying why, instead of queued to expire.
+        // No encoding fits in 2 ms: refused at once, saying why, instead of queued to
+        // expire. On a loaded machine the client's own 2 ms timer may fire before the
+        // refusal arrives (tonic reports that as CANCELLED "Timeout expired"); either
+        // way the server must not have queued the question, checked below.
         let s = call.await.unwrap().unwrap_err();
+        if s.code() == Code::Cancelled && s.message().contains("Timeout expired") {
+            continue;
+        }
         assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
         assert!(s.message().contains("remaining deadline"), "{}", s.message());
     }
