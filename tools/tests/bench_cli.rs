@@ -2,17 +2,10 @@
 //! `kefu embed --bench --json` and `kefu bench-recall --queries-npy --json`.
 //! Shapes and agreement only; no timing is asserted.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn kefu(args: &[&str]) -> Output {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    Command::new(env!("CARGO_BIN_EXE_kefu"))
-        .args(args)
-        .current_dir(&root)
-        .output()
-        .expect("run kefu")
-}
+use common::kefu;
+use std::path::Path;
 
 fn ok(args: &[&str]) -> String {
     let out = kefu(args);

@@ -1,16 +1,8 @@
 //! The `kefu` binary as an engineer uses it: exit codes and messages.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn kefu(args: &[&str]) -> Output {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    Command::new(env!("CARGO_BIN_EXE_kefu"))
-        .args(args)
-        .current_dir(&root)
-        .output()
-        .expect("run kefu")
-}
+use common::kefu;
 
 fn text(o: &[u8]) -> String {
     String::from_utf8_lossy(o).into_owned()

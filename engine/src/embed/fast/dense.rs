@@ -32,16 +32,17 @@ impl Dense {
         }
     }
 
-    /// `out[rows × n] = x[rows × k] · Wᵀ + bias`; `threads` > 1 lets a large product
-    /// use a second thread.
+    /// `out[rows × n] = x[rows × k] · Wᵀ + bias`; `threads` > 1 lets a large f32
+    /// product use a second thread.
     pub fn apply(&self, out: &mut [f32], x: &[f32], rows: usize, threads: usize) {
-        let macs = rows * x.len().checked_div(rows).unwrap_or(0) * self.out();
-        // int8 products stay on one thread: split over two, one question took 2.1 ms
-        // instead of 1.5 (criterion `embed`); batches split by text instead (mod.rs).
-        let parallel = threads > 1 && matches!(self, Self::F32(_)) && macs >= PARALLEL_MIN_MACS;
         match self {
-            Self::F32(l) => l.apply(out, x, rows, parallel, threads),
-            Self::Int8(q) => q.apply(out, x, rows, parallel),
+            Self::F32(l) => {
+                let macs = rows * x.len().checked_div(rows).unwrap_or(0) * l.out();
+                l.apply(out, x, rows, threads > 1 && macs >= PARALLEL_MIN_MACS, threads)
+            }
+            // int8 products stay on one thread: split over two, one question took 2.1 ms
+            // instead of 1.5 (criterion `embed`); batches split by text instead (mod.rs).
+            Self::Int8(q) => q.apply(out, x, rows),
         }
     }
 }
@@ -62,7 +63,7 @@ impl SendPtr {
 /// Runs `run(out, slabs)` over column slabs `0..slabs`: all on this thread, or (with
 /// `parallel`) the first half here and the second on a rayon worker. `run` must write
 /// only the columns of the slabs it is given.
-pub fn split_columns(
+fn split_columns(
     out: &mut [f32],
     slabs: usize,
     parallel: bool,

@@ -3,7 +3,6 @@
 //! skewed row such as GELU's output keeps all 256 levels); sums exact in i32, then
 //! back to f32 for everything else (layer norms, softmax, residuals stay f32).
 
-use super::dense::split_columns;
 use super::int8_gemm::{self, Dequant, Layout};
 use super::kernels::{dispatch, has_avx2_fma};
 use std::cell::RefCell;
@@ -62,9 +61,10 @@ impl QLinear {
         self.bias.len()
     }
 
-    /// `out[rows × n] = x[rows × k] · Wᵀ + bias`, with `x` quantised row by row first;
-    /// `parallel` splits the columns between this thread and one more.
-    pub fn apply(&self, out: &mut [f32], x: &[f32], rows: usize, parallel: bool) {
+    /// `out[rows × n] = x[rows × k] · Wᵀ + bias`, with `x` quantised row by row first,
+    /// on this thread (split over two, one question measured slower; batches split by
+    /// text instead, see `FastEncoder::encode`).
+    pub fn apply(&self, out: &mut [f32], x: &[f32], rows: usize) {
         let n = self.bias.len();
         let k = self.w.len() / n;
         assert!(out.len() >= rows * n && x.len() >= rows * k);
@@ -77,10 +77,18 @@ impl QLinear {
                 colsum: &self.colsum,
                 bias: &self.bias,
             };
-            let (u, scale, zero) = (&q.u[..], &q.scale[..], &q.zero[..]);
-            split_columns(out, n.div_ceil(int8_gemm::SLAB), parallel, |out, slabs| {
-                int8_gemm::matmul(out, u, scale, zero, rows, &self.w, self.layout, &dq, slabs)
-            });
+            let slabs = 0..n.div_ceil(int8_gemm::SLAB);
+            int8_gemm::matmul(
+                out,
+                &q.u,
+                &q.scale,
+                &q.zero,
+                rows,
+                &self.w,
+                self.layout,
+                &dq,
+                slabs,
+            );
         })
     }
 }
