@@ -423,3 +423,25 @@ fn print_config_shows_effective_values_and_a_bad_file_names_setting_and_file() {
         "{err}"
     );
 }
+
+#[test]
+fn encoder_threads_and_precision_out_of_range_are_refused_naming_the_setting() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kefu-server"))
+            .args(["--index", "/srv/index", "--print-config"])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    for bad in ["0", "65"] {
+        let (code, err) = run(&["--encoder-threads", bad]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("encoder_threads") && err.contains(bad), "{err}");
+    }
+    let (code, err) = run(&["--precision", "int4"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("expected f32 or int8"), "{err}");
+    let (code, err) = run(&["--encoder-threads", "2", "--precision", "int8"]);
+    assert_eq!(code, Some(0), "{err}");
+}
