@@ -74,7 +74,18 @@ enum Command {
     Export(cmd_export::ExportArgs),
 }
 
+/// A closed pipe (`kefu calibrate DIR | head`) ends the output quietly, as it does
+/// for any Unix tool, instead of a panic in `println!` (Rust ignores SIGPIPE by default).
+fn exit_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: runs first in main, before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    exit_quietly_on_closed_pipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KEFU_LOG").unwrap_or_else(|_| "warn".into()),

@@ -104,6 +104,17 @@ fn build_query_inspect_verify_round_trip() {
         table.contains("locale en") && table.contains("<- chosen"),
         "{table}"
     );
+    // `kefu calibrate DIR | head`: a reader gone before the first line ends kefu
+    // quietly, as it would any Unix tool, not with a panic in println!.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(["calibrate", idx_s])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
     let out = kefu(&["calibrate", idx_s, "--json"]);
     let c: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(c["target_precision"], 0.95);
