@@ -188,12 +188,18 @@ fn variants_import_and_every_locale_becomes_samples() {
             (Some("es"), "seguimiento"),
             (Some("es"), "Seguimiento"),
             (Some("zh"), "我的包裹在哪里"),
+            // The answers come after every question and title, so the positions above
+            // are the ones indexes built before answers were indexed store.
+            (Some("en"), "Use the tracking link."),
+            (Some("es"), "Use el enlace."),
+            (Some("zh"), "使用跟踪链接。"),
         ]
     );
     // The index stores sample positions; each reads back.
     assert_eq!(a.sample(5).unwrap().text, "我的包裹在哪里");
+    assert_eq!(a.sample(7).unwrap().text, "Use el enlace.");
     assert_eq!(a.sample(kefu_engine::kb::LEGACY_TITLE).unwrap().text, "Tracking");
-    assert!(a.sample(6).is_none());
+    assert!(a.sample(9).is_none());
     assert_eq!(a.in_locale("es-MX").unwrap().answer, "Use el enlace.");
     assert_eq!(a.in_locale("EN").unwrap().answer, "Use the tracking link.");
     assert!(a.in_locale("fr").is_none());

@@ -95,7 +95,10 @@ fn resolve(question: &str) -> Resolution {
 fn calibration_is_stored_in_the_manifest() {
     let c = desk().manifest().calibration.as_ref().expect("build calibrates");
     assert_eq!(c.target_precision, 0.95);
+    // The test model is English-only: an article's translations are not each other's
+    // nearest samples, so the centroid stays in the matched locale.
     assert_eq!(c.scoring, Scoring::DEFAULT);
+    assert!(c.cross_lingual.is_some_and(|x| x < 0.5), "{:?}", c.cross_lingual);
     let en = c
         .by_locale
         .get("en")
@@ -108,6 +111,41 @@ fn calibration_is_stored_in_the_manifest() {
     // Reopening reads the same numbers back.
     let again = Index::open(desk().dir()).unwrap();
     assert_eq!(again.manifest().calibration.as_ref(), Some(c));
+}
+
+#[test]
+fn a_model_that_maps_translations_together_scores_across_locales() {
+    // Every sample of an article gets the vector of its first sample (plus a small
+    // per-point offset): its translations are then each other's nearest neighbours,
+    // as with a multilingual model, and calibration must notice.
+    let mut c = Corpus {
+        articles: corpus().articles.clone(),
+        dim: corpus().dim,
+        vectors: corpus().vectors.clone(),
+        point_article: corpus().point_article.clone(),
+        point_question: corpus().point_question.clone(),
+        model: corpus().model.clone(),
+        source: "translations".into(),
+    };
+    let dim = c.dim;
+    let mut first: std::collections::HashMap<u32, usize> = Default::default();
+    for p in 0..c.point_article.len() {
+        let f = *first.entry(c.point_article[p]).or_insert(p);
+        let mut row = c.vectors[f * dim..(f + 1) * dim].to_vec();
+        row[p % dim] += 0.05;
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|x| *x /= norm);
+        c.vectors[p * dim..(p + 1) * dim].copy_from_slice(&row);
+    }
+    let (_root, index) = build(&c);
+    let cal = index.manifest().calibration.as_ref().unwrap();
+    assert!(
+        cal.cross_lingual.is_some_and(|x| x > 0.9),
+        "{:?}",
+        cal.cross_lingual
+    );
+    assert!(cal.scoring.across_locales);
+    assert_eq!(cal.scoring.centroid, Scoring::DEFAULT.centroid);
 }
 
 #[test]
@@ -215,7 +253,25 @@ fn an_angry_customer_is_handed_off_with_higher_priority() {
 
 #[test]
 fn the_answer_comes_in_the_customers_language() {
-    let r = resolve("Wie setze ich mein Passwort zurück?");
+    // The test model (MiniLM) is English-only, and its calibration rightly trusts
+    // German matches only near certainty; what is tested here is the language path,
+    // so the threshold is set by the caller.
+    let text = text::normalize("Wie setze ich mein Passwort zurück?");
+    let lang = language::detect(&text, None);
+    let q = common::encoder().embed(&[&text]).unwrap().remove(0);
+    let r = Answerer::new(desk(), 64)
+        .with_min_confidence(Some(0.5))
+        .resolve(
+            &q,
+            &Inquiry {
+                text: &text,
+                language: lang.as_ref(),
+                locale_first: true,
+                suggestions: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(r.decision, Decision::Answer, "{:?} {}", r.reason, r.confidence);
     let lang = r.language.as_ref().unwrap();
     assert_eq!(

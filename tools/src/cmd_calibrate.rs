@@ -67,6 +67,17 @@ pub fn run(a: Args) -> Result<ExitCode> {
         c.target_precision * 100.0,
         c.out_of_scope_share * 100.0
     );
+    if let Some(x) = c.cross_lingual {
+        println!(
+            "cross-lingual agreement {:.0}% (a sample's nearest sample in another locale is its own article's): the centroid {}",
+            x * 100.0,
+            if c.scoring.across_locales {
+                "spans every locale"
+            } else {
+                "stays in the matched locale"
+            }
+        );
+    }
     print_fit("all locales", &c.overall, c.target_precision);
     for (locale, fit) in &c.by_locale {
         print_fit(&format!("locale {locale}"), fit, c.target_precision);

@@ -1,8 +1,8 @@
 //! The knowledge base: articles with sample questions, and importing them from files.
 //!
 //! An [`Article`] is one answer with several ways customers ask for it; every
-//! sample question (and the title) becomes one vector in the index that points
-//! back at its article. An article may carry [`Variant`]s: the same answer in
+//! sample question (and the title, and the answer) becomes one vector in the
+//! index that points back at its article. An article may carry [`Variant`]s: the same answer in
 //! other locales, each with its own title, answer and sample questions, so a
 //! question finds the article in any language and the customer is answered in
 //! theirs.
@@ -71,15 +71,28 @@ pub const LEGACY_TITLE: u32 = u32::MAX;
 impl Article {
     /// Base text, then each variant in locale order: the texts that become vectors.
     ///
-    /// Order within each text set: every question, then the title. The position
-    /// of a sample in this sequence is the number the index stores for its point.
+    /// Order within each text set: every question, then the title; after all of them,
+    /// each non-empty answer (base, then variants): the answer is evidence for its
+    /// article too (measured in docs/quality.md). The position of a sample in this
+    /// sequence is the number the index stores for its point.
     pub fn samples(&self) -> impl Iterator<Item = Sample<'_>> {
         let base = self.locale.as_deref();
-        text_samples(base, &self.questions, self.title.as_deref()).chain(
+        let questions = text_samples(base, &self.questions, self.title.as_deref()).chain(
             self.variants
                 .iter()
                 .flat_map(|(loc, v)| text_samples(Some(loc.as_str()), &v.questions, v.title.as_deref())),
-        )
+        );
+        // The answers come last, so the numbers of questions and titles stay those that
+        // indexes built before answers were indexed store.
+        let answers = std::iter::once((base, self.answer.as_str()))
+            .chain(
+                self.variants
+                    .iter()
+                    .map(|(loc, v)| (Some(loc.as_str()), v.answer.as_str())),
+            )
+            .filter(|(_, text)| !text.trim().is_empty())
+            .map(|(locale, text)| Sample { locale, text });
+        questions.chain(answers)
     }
 
     /// The sample at position `i` of [`Article::samples`].

@@ -123,6 +123,10 @@ pub struct Calibration {
     pub target_precision: f32,
     /// The share of out-of-scope traffic assumed when estimating precision.
     pub out_of_scope_share: f32,
+    /// Share of samples whose nearest sample in another locale is the same article's
+    /// (`None`: no article has two locales); it decided [`Scoring::across_locales`].
+    #[serde(default)]
+    pub cross_lingual: Option<f32>,
     /// Fitted on every held-out example.
     pub overall: Fit,
     /// Fitted on the examples of one locale (the locale of the matched sample decides).

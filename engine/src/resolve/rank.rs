@@ -1,10 +1,10 @@
 //! Article scoring beyond the nearest neighbour.
 //!
-//! The index finds candidate articles by their single best sample question
-//! (1-NN). An article usually has several samples per locale, and agreement
-//! among them is evidence: a question close to three of an article's samples
-//! is a safer bet than one close to a single sample of another. For each
-//! candidate, kefu scores the samples in the locale of its best match:
+//! The index finds candidate articles by their single best sample (1-NN). An
+//! article usually has several samples — questions, title and answer in each of
+//! its locales — and agreement among them is evidence: a question close to the
+//! article as a whole is a safer bet than one close to a single sample of
+//! another. For each candidate, kefu scores every sample the filters admit:
 //!
 //! ```text
 //! top   = Σ wᵢ·sᵢ / Σ wᵢ        over its best three similarities s₁ ≥ s₂ ≥ s₃ (those it has)
@@ -12,8 +12,14 @@
 //! score = (1 − λ)·top + λ·cent
 //! ```
 //!
-//! With `weights = [1, 0, 0]` and `λ = 0` this is plain 1-NN, kept as the
-//! baseline. The defaults were chosen by measurement (docs/quality.md).
+//! The samples are those in the locale of the best match, or all of the
+//! article's locales when the model places an article's translations nearest one
+//! another (`across_locales`, measured per index at calibration): then the
+//! variants' mean is a better prototype of the article than any one language's,
+//! while an English-only model scores other languages meaninglessly
+//! (docs/quality.md). With `weights = [1, 0, 0]` and `λ = 0` this is plain 1-NN,
+//! kept as the baseline.
+//! The defaults were chosen by measurement (docs/quality.md).
 
 use crate::index::groups::PointGroups;
 use crate::index::search::Vectors;
@@ -24,10 +30,13 @@ use serde::{Deserialize, Serialize};
 /// How an article's samples are combined into its score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Scoring {
-    /// Weights of the best, second and third similarity in the article's locale.
+    /// Weights of the best, second and third similarity among the article's samples.
     pub weights: [f32; 3],
     /// Share λ of the centroid similarity in the score.
     pub centroid: f32,
+    /// Whether the samples of every locale count, not only the best match's locale.
+    #[serde(default)]
+    pub across_locales: bool,
 }
 
 impl Scoring {
@@ -35,12 +44,14 @@ impl Scoring {
     pub const ONE_NN: Scoring = Scoring {
         weights: [1.0, 0.0, 0.0],
         centroid: 0.0,
+        across_locales: false,
     };
-    /// kefu's default: the best match blended with the centroid of the article's
-    /// samples in that locale (measured against the alternatives: docs/quality.md).
+    /// kefu's default: the best match blended evenly with the centroid of the article's
+    /// samples (measured against the alternatives: docs/quality.md).
     pub const DEFAULT: Scoring = Scoring {
         weights: [1.0, 0.0, 0.0],
-        centroid: 0.3,
+        centroid: 0.5,
+        across_locales: false,
     };
 
     /// Parses a `--scoring` value: `1nn`, `default`, or `w1,w2,w3,λ`.
@@ -68,20 +79,25 @@ impl Scoring {
         Ok(Scoring {
             weights: [a, b, c],
             centroid: l,
+            across_locales: false,
         })
     }
 
     /// A short name for tables.
     pub fn name(&self) -> String {
         if *self == Self::ONE_NN {
-            "1-NN".into()
+            return "1-NN".into();
+        }
+        let [a, b, c] = self.weights;
+        let locales = if self.across_locales {
+            " across locales"
         } else {
-            let [a, b, c] = self.weights;
-            if b == 0.0 && c == 0.0 {
-                format!("best match + centroid {}", self.centroid)
-            } else {
-                format!("top3({a},{b},{c}) + centroid {}", self.centroid)
-            }
+            ""
+        };
+        if b == 0.0 && c == 0.0 {
+            format!("best match + centroid {}{locales}", self.centroid)
+        } else {
+            format!("top3({a},{b},{c}) + centroid {}{locales}", self.centroid)
         }
     }
 }
@@ -104,8 +120,8 @@ pub struct ArticleScore {
     pub best_point: u32,
 }
 
-/// Rescores 1-NN candidate hits with all of each article's samples in the locale
-/// of its best match, restricted to the points `admits` accepts; best first.
+/// Rescores 1-NN candidate hits with each article's samples (in the best match's
+/// locale, or all: [`Scoring::across_locales`]) that `admits` accepts; best first.
 pub fn rank(
     index: &Index,
     query: &[f32],
@@ -148,7 +164,8 @@ fn score_article(
     sum.fill(0.0);
     let mut count = 0usize;
     for &p in groups.article_points(hit.article) {
-        if groups.locale_id(p) != locale || !admits(p) || (p as usize) >= vectors.len() {
+        let other_locale = !scoring.across_locales && groups.locale_id(p) != locale;
+        if other_locale || !admits(p) || (p as usize) >= vectors.len() {
             continue;
         }
         let row = vectors.row(p);
