@@ -27,7 +27,7 @@ struct Scratch {
     ctx: Vec<f32>,
     tmp: Vec<f32>,
     inter: Vec<f32>,
-    scores: Vec<f32>,
+    attention: Vec<f32>,
 }
 
 thread_local! {
@@ -85,8 +85,8 @@ pub fn encode(w: &Weights, plan: &Plan, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>
             layer.qkv.apply(qkv, &sc.x[..rows * h], rows, plan.threads);
             let ctx = sized(&mut sc.ctx, rows * h);
             let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-            let scores = sized(&mut sc.scores, longest);
-            attend(qkv, ctx, scores, seqs, h, plan.heads);
+            let work = sized(&mut sc.attention, attend_work(longest, h, plan.heads));
+            attend(qkv, ctx, work, seqs, h, plan.heads);
 
             let tmp = sized(&mut sc.tmp, rows * h);
             layer.attn_out.apply(tmp, ctx, rows, plan.threads);
@@ -138,70 +138,92 @@ pub fn encode(w: &Weights, plan: &Plan, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>
 }
 
 /// Scaled dot-product attention of every head over each sequence's own tokens
-/// (the AVX2+FMA build where the CPU has it).
-fn attend(qkv: &[f32], ctx: &mut [f32], scores: &mut [f32], seqs: &[&[u32]], h: usize, heads: usize) {
+/// (the AVX2+FMA build where the CPU has it). `work` holds one row of scores and
+/// one head's keys transposed: `longest · (1 + h / heads)` floats.
+fn attend(qkv: &[f32], ctx: &mut [f32], work: &mut [f32], seqs: &[&[u32]], h: usize, heads: usize) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA, checked by has_avx2_fma just above.
-        return unsafe { attend_avx2(qkv, ctx, scores, seqs, h, heads) };
+        return unsafe { attend_avx2(qkv, ctx, work, seqs, h, heads) };
     }
-    attend_portable(qkv, ctx, scores, seqs, h, heads)
+    attend_portable(qkv, ctx, work, seqs, h, heads)
 }
 
-dispatch!(attend_avx2, attend_portable, (qkv: &[f32], ctx: &mut [f32], scores: &mut [f32], seqs: &[&[u32]], h: usize, heads: usize));
+dispatch!(attend_avx2, attend_portable, (qkv: &[f32], ctx: &mut [f32], work: &mut [f32], seqs: &[&[u32]], h: usize, heads: usize));
 
+/// Floats of scratch [`attend`] needs for sequences of at most `longest` tokens.
+fn attend_work(longest: usize, h: usize, heads: usize) -> usize {
+    let padded = longest.next_multiple_of(LANES);
+    padded * (1 + h / heads)
+}
+
+/// Lanes of the blocks the attention loops keep in registers.
+const LANES: usize = 8;
+
+/// Each head's keys are transposed (pre-scaled, padded to whole blocks of eight) once
+/// per sequence, so a query's scores come eight keys at a time from `d` multiply-adds
+/// into one register block, with no horizontal sum per query–key pair; the weighted
+/// sum of values likewise runs eight output dimensions at a time in registers.
 #[inline(always)]
-fn attend_portable(
-    qkv: &[f32],
-    ctx: &mut [f32],
-    scores: &mut [f32],
-    seqs: &[&[u32]],
-    h: usize,
-    heads: usize,
-) {
+fn attend_portable(qkv: &[f32], ctx: &mut [f32], work: &mut [f32], seqs: &[&[u32]], h: usize, heads: usize) {
     let d = h / heads;
     let scale = 1.0 / (d as f32).sqrt();
     let stride = 3 * h;
+    let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+    let (row, kt) = work.split_at_mut(longest.next_multiple_of(LANES));
     let mut start = 0;
     for s in seqs {
         let len = s.len();
+        let padded = len.next_multiple_of(LANES);
+        let kt = &mut kt[..d * padded];
+        kt.fill(0.0);
         for head in 0..heads {
             let (qo, ko, vo) = (head * d, h + head * d, 2 * h + head * d);
+            // kt[c·padded + j] = K[j][c] · scale
+            for j in 0..len {
+                let k = &qkv[(start + j) * stride + ko..][..d];
+                for (c, x) in k.iter().enumerate() {
+                    kt[c * padded + j] = x * scale;
+                }
+            }
             for i in 0..len {
                 let q = &qkv[(start + i) * stride + qo..][..d];
-                let sc = &mut scores[..len];
-                for (j, score) in sc.iter_mut().enumerate() {
-                    let k = &qkv[(start + j) * stride + ko..][..d];
-                    *score = dot(q, k) * scale;
+                let sc = &mut row[..padded];
+                for (jb, block) in sc.chunks_exact_mut(LANES).enumerate() {
+                    let mut acc = [0f32; LANES];
+                    for (c, &qc) in q.iter().enumerate() {
+                        let keys = &kt[c * padded + jb * LANES..][..LANES];
+                        for l in 0..LANES {
+                            acc[l] += qc * keys[l];
+                        }
+                    }
+                    block.copy_from_slice(&acc);
                 }
+                let sc = &mut sc[..len];
                 softmax(sc);
                 let out = &mut ctx[(start + i) * h + qo..][..d];
-                out.fill(0.0);
-                for (j, p) in sc.iter().enumerate() {
-                    let v = &qkv[(start + j) * stride + vo..][..d];
-                    out.iter_mut().zip(v).for_each(|(o, x)| *o += p * x);
+                let mut blocks = out.chunks_exact_mut(LANES);
+                for (cb, block) in blocks.by_ref().enumerate() {
+                    let mut acc = [0f32; LANES];
+                    for (j, p) in sc.iter().enumerate() {
+                        let v = &qkv[(start + j) * stride + vo + cb * LANES..][..LANES];
+                        for l in 0..LANES {
+                            acc[l] += p * v[l];
+                        }
+                    }
+                    block.copy_from_slice(&acc);
+                }
+                // Head widths that are not a multiple of eight: the last few dimensions.
+                let done = d - blocks.into_remainder().len();
+                for c in done..d {
+                    ctx[(start + i) * h + qo + c] = sc
+                        .iter()
+                        .enumerate()
+                        .map(|(j, p)| p * qkv[(start + j) * stride + vo + c])
+                        .sum();
                 }
             }
         }
         start += len;
     }
-}
-
-/// Dot product with eight running sums, so the compiler can keep them in one vector register.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
