@@ -112,8 +112,9 @@ pub(super) fn exp(x: f32) -> f32 {
     let x = x.max(-87.0);
     let shifted = x * std::f32::consts::LOG2_E + SHIFTER;
     let n = shifted - SHIFTER;
-    // Cody–Waite: ln 2 in two parts, the first exact in few bits, so n·ln 2 adds no rounding.
-    let r = (x - n * 0.693_359_375) + n * 2.121_944_4e-4;
+    // Cody–Waite: ln 2 in two parts, the first (0.693359375) exact in nine bits, so n·ln 2
+    // adds no rounding.
+    let r = (x - n * 0.693_359_4) + n * 2.121_944_4e-4;
     let p = 1.0
         + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     // The low bits of `shifted` hold n (two's complement); n + 127 is 2^n's biased exponent.
