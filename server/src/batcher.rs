@@ -1,6 +1,7 @@
-//! The encoder queue: one worker thread owns the encoder and embeds whatever
-//! is waiting, up to `max_batch` questions at once (continuous batching — no
-//! wait window, so a lone question goes straight through).
+//! The encoder queue: worker threads (one by default, `--encoder-workers`) take
+//! whatever is waiting, up to `max_batch` questions at once, and embed it
+//! (continuous batching — no wait window, so a lone question goes straight
+//! through); with several workers, batches run side by side.
 //!
 //! Two lanes: interactive questions (Ask, Resolve, Search by text, the router's
 //! category inference) and bulk texts (Embed, agent expertise). The worker
@@ -87,17 +88,18 @@ struct Busy {
 
 struct Queues {
     lanes: [VecDeque<Job>; 2],
-    busy: Option<Busy>,
+    /// The batch each worker is encoding, by worker.
+    busy: Vec<Option<Busy>>,
     throughput: [Throughput; 2],
     high_water: usize,
     stopped: bool,
 }
 
 impl Queues {
-    fn new(max_batch: usize) -> Self {
+    fn new(max_batch: usize, workers: usize) -> Self {
         Self {
             lanes: Default::default(),
-            busy: None,
+            busy: vec![None; workers],
             throughput: [Throughput::new(max_batch); 2],
             high_water: 0,
             stopped: false,
@@ -108,29 +110,46 @@ impl Queues {
         self.lanes.iter().map(VecDeque::len).sum()
     }
 
+    /// Questions in the batches being encoded.
+    fn encoding(&self) -> usize {
+        self.busy.iter().flatten().map(|b| b.questions).sum()
+    }
+
     /// How long a text entering `lane` now would wait before its batch starts, as
-    /// (counted against the budget, total): the rest of the batch being encoded, the
-    /// interactive questions queued, and for bulk also the bulk texts queued. For an
+    /// (counted against the budget, total): the rest of the batches being encoded, the
+    /// interactive questions queued, and for bulk also the bulk texts queued, shared
+    /// out over the workers (a free worker takes a lone question at once). For an
     /// interactive question the rest of a running bulk chunk (one text at most
     /// `max_question_chars` long, a fraction of a second) counts against its deadline
     /// but not the budget: refusing questions while bulk work runs would let one
     /// Embed caller deny everyone service.
     fn expected_wait(&self, lane: Lane, now: Instant) -> (Duration, Duration) {
-        let rest = self.busy.map_or(Duration::ZERO, |b| {
-            self.throughput[b.lane.index()]
+        let (mut rest, mut rest_counted) = (Duration::ZERO, Duration::ZERO);
+        let mut idle = 0usize;
+        for b in &self.busy {
+            let Some(b) = b else {
+                idle += 1;
+                continue;
+            };
+            let left = self.throughput[b.lane.index()]
                 .for_questions(b.questions)
-                .saturating_sub(now - b.started)
-        });
-        let rest_counted = match (lane, self.busy.map(|b| b.lane)) {
-            (Lane::Interactive, Some(Lane::Bulk)) => Duration::ZERO,
-            _ => rest,
-        };
+                .saturating_sub(now - b.started);
+            rest += left;
+            if !(lane == Lane::Interactive && b.lane == Lane::Bulk) {
+                rest_counted += left;
+            }
+        }
         let interactive = self.throughput[0].for_questions(self.lanes[0].len());
         let bulk = match lane {
             Lane::Interactive => Duration::ZERO,
             Lane::Bulk => self.throughput[1].for_questions(self.lanes[1].len()),
         };
-        (rest_counted + interactive + bulk, rest + interactive + bulk)
+        let queued = interactive + bulk;
+        if idle > 0 && queued.is_zero() {
+            return (Duration::ZERO, Duration::ZERO);
+        }
+        let workers = self.busy.len().max(1) as u32;
+        ((rest_counted + queued) / workers, (rest + queued) / workers)
     }
 }
 
@@ -154,26 +173,30 @@ pub struct EncoderQueue {
 }
 
 impl EncoderQueue {
-    /// Starts the worker thread; it stops when the queue is dropped.
+    /// Starts `workers` worker threads; they stop when the queue is dropped.
     ///
     /// `capacity` bounds the texts waiting (memory); `budget` bounds the expected wait (time).
     pub fn start(
         encoder: Arc<dyn Encoder>,
+        workers: usize,
         capacity: usize,
         max_batch: usize,
         budget: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let workers = workers.max(1);
         let shared = Arc::new(Shared {
-            queues: Mutex::new(Queues::new(max_batch.max(1))),
+            queues: Mutex::new(Queues::new(max_batch.max(1), workers)),
             wake: Condvar::new(),
             batches: AtomicU64::new(0),
         });
-        let worker_shared = shared.clone();
-        std::thread::Builder::new()
-            .name("kefu-encoder".into())
-            .spawn(move || worker(encoder, worker_shared, max_batch.max(1), metrics))
-            .expect("spawn encoder thread");
+        for id in 0..workers {
+            let (encoder, shared, metrics) = (encoder.clone(), shared.clone(), metrics.clone());
+            std::thread::Builder::new()
+                .name(format!("kefu-encoder-{id}"))
+                .spawn(move || worker(id, encoder, shared, max_batch.max(1), metrics))
+                .expect("spawn encoder thread");
+        }
         Self {
             shared,
             capacity,
@@ -220,7 +243,12 @@ impl EncoderQueue {
     /// Texts waiting or being embedded.
     pub fn depth(&self) -> usize {
         let q = self.shared.lock();
-        q.waiting() + q.busy.map_or(0, |b| b.questions)
+        q.waiting() + q.encoding()
+    }
+
+    /// Workers encoding a batch now.
+    pub fn busy_workers(&self) -> usize {
+        self.shared.lock().busy.iter().flatten().count()
     }
 
     /// Texts waiting in `lane` (not yet taken into a batch).
@@ -294,7 +322,13 @@ fn take_batch(q: &mut Queues, max_batch: usize) -> Option<(Lane, Vec<Job>)> {
     Some((Lane::Bulk, batch))
 }
 
-fn worker(encoder: Arc<dyn Encoder>, shared: Arc<Shared>, max_batch: usize, metrics: Arc<Metrics>) {
+fn worker(
+    id: usize,
+    encoder: Arc<dyn Encoder>,
+    shared: Arc<Shared>,
+    max_batch: usize,
+    metrics: Arc<Metrics>,
+) {
     loop {
         let (lane, batch, waiting) = {
             let mut q = shared.lock();
@@ -307,17 +341,17 @@ fn worker(encoder: Arc<dyn Encoder>, shared: Arc<Shared>, max_batch: usize, metr
                 let dropped = prune(interactive, now) + prune(bulk, now);
                 metrics.encoder_dropped.inc_by(dropped as u64);
                 if let Some((lane, batch)) = take_batch(&mut q, max_batch) {
-                    q.busy = Some(Busy {
+                    q.busy[id] = Some(Busy {
                         lane,
                         questions: batch.len(),
                         started: Instant::now(),
                     });
-                    break (lane, batch, q.waiting());
+                    break (lane, batch, q.waiting() + q.encoding());
                 }
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
-        metrics.encoder_queue_depth.set((waiting + batch.len()) as i64);
+        metrics.encoder_queue_depth.set(waiting as i64);
         let label = lane.into();
         let started = Instant::now();
         metrics
@@ -340,8 +374,10 @@ fn worker(encoder: Arc<dyn Encoder>, shared: Arc<Shared>, max_batch: usize, metr
         {
             let mut q = shared.lock();
             q.throughput[lane.index()].record(batch.len(), took);
-            q.busy = None;
-            metrics.encoder_queue_depth.set(q.waiting() as i64);
+            q.busy[id] = None;
+            metrics
+                .encoder_queue_depth
+                .set((q.waiting() + q.encoding()) as i64);
         }
         shared.batches.fetch_add(1, Ordering::Relaxed);
         match result {
@@ -358,5 +394,53 @@ fn worker(encoder: Arc<dyn Encoder>, shared: Arc<Shared>, max_batch: usize, metr
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy(lane: Lane, questions: usize, started: Instant) -> Option<Busy> {
+        Some(Busy {
+            lane,
+            questions,
+            started,
+        })
+    }
+
+    fn job(text: &str) -> Job {
+        Job {
+            text: text.into(),
+            reply: oneshot::channel().0,
+            deadline: None,
+            enqueued: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_free_worker_takes_a_question_at_once_and_queued_work_is_shared_out() {
+        let now = Instant::now();
+        let mut q = Queues::new(8, 2);
+        q.busy[0] = busy(Lane::Interactive, 4, now);
+        // One worker free, nothing queued: no wait.
+        assert_eq!(
+            q.expected_wait(Lane::Interactive, now),
+            (Duration::ZERO, Duration::ZERO)
+        );
+        // Both busy: the rest of both batches, shared over the two workers.
+        q.busy[1] = busy(Lane::Interactive, 4, now);
+        let both = q.throughput[0].for_questions(4) * 2 / 2;
+        assert_eq!(q.expected_wait(Lane::Interactive, now), (both, both));
+        // Queued questions add their cost, shared too.
+        q.lanes[0].extend((0..6).map(|i| job(&format!("q{i}"))));
+        let more = (q.throughput[0].for_questions(4) * 2 + q.throughput[0].for_questions(6)) / 2;
+        assert_eq!(q.expected_wait(Lane::Interactive, now), (more, more));
+        // A running bulk chunk counts against an interactive call's deadline, not its budget.
+        q.lanes[0].clear();
+        q.busy[1] = busy(Lane::Bulk, 1, now);
+        let (counted, total) = q.expected_wait(Lane::Interactive, now);
+        assert!(counted < total, "{counted:?} {total:?}");
+        assert_eq!(q.encoding(), 5);
     }
 }

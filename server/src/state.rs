@@ -152,6 +152,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let encoder_queue = EncoderQueue::start(
             encoder,
+            config.encoder_workers,
             config.encoder_queue,
             config.max_batch,
             Duration::from_millis(config.encoder_wait_budget_ms),

@@ -438,6 +438,9 @@ fn encoder_threads_and_precision_out_of_range_are_refused_naming_the_setting() {
         let (code, err) = run(&["--encoder-threads", bad]);
         assert_eq!(code, Some(2), "{err}");
         assert!(err.contains("encoder_threads") && err.contains(bad), "{err}");
+        let (code, err) = run(&["--encoder-workers", bad]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("encoder_workers") && err.contains(bad), "{err}");
     }
     let (code, err) = run(&["--precision", "int4"]);
     assert_eq!(code, Some(2), "{err}");

@@ -192,3 +192,36 @@ async fn an_ask_sent_during_a_maximal_embed_finishes_before_it() {
     );
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn two_encoder_workers_encode_side_by_side_and_agree() {
+    let (_root, mut c) = setup();
+    c.encoder_wait_budget_ms = 60_000;
+    c.encoder_workers = 2;
+    // Texts of the longest kind go one per bulk chunk: two Embeds keep both workers busy.
+    c.max_batch = 8;
+    let max_chars = c.max_question_chars;
+    let (srv, client) = start(c).await;
+    let texts: Vec<String> = (0..6).map(|i| long_text(&format!("two{i}"), max_chars)).collect();
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let (mut cl, texts) = (client.clone(), texts.clone());
+            tokio::spawn(async move { cl.embed(EmbedRequest { texts }).await })
+        })
+        .collect();
+    until("both workers to encode at once", || {
+        srv.state.encoder.busy_workers() == 2
+    })
+    .await;
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(call.await.unwrap().expect("the Embed is answered").into_inner());
+    }
+    // The same texts through different workers and batches: the same vectors.
+    for (a, b) in results[0].vectors.iter().zip(&results[1].vectors) {
+        let dot: f32 = a.values.iter().zip(&b.values).map(|(x, y)| x * y).sum();
+        assert!(dot > 0.99999, "{dot}");
+    }
+    assert_eq!(results[0].vectors.len(), texts.len());
+    srv.shutdown().await;
+}

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The server end to end for each encoder setting (docs/performance.md, "Open loop"):
-# the highest rate of new questions with OK p99 <= 50 ms, cache hits at 1 000/s, and
-# for int8 on two threads 3 000/s past saturation. Loopback only, bounded in time
+# precision, threads per worker, workers — the highest rate of new questions with OK
+# p99 <= 50 ms, cache hits at 1 000/s, and for int8 with two workers 3 000/s past
+# saturation. CONFIGS="int8 1 2,f32 2 1" picks settings. Loopback only, bounded in time
 # (about 6 minutes). Needs release builds: cargo build --release -p kefu -p kefu-server -p kefu-bench
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,17 +14,19 @@ mkdir -p "$OUT"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 "$BIN/kefu" build --kb datasets/kb.jsonl --out "$work/index" > /dev/null
-for cfg in "f32 1" "f32 2" "int8 1" "int8 2"; do
+configs=("f32 2 1" "f32 1 2" "int8 2 1" "int8 1 2")
+if [ -n "${CONFIGS:-}" ]; then IFS=, read -ra configs <<< "$CONFIGS"; fi
+for cfg in "${configs[@]}"; do
   set -- $cfg
-  tag="$1-$2t"
+  tag="$1-$2t-$3w"
   "$BIN/kefu-server" --index "$work/index" --listen $ADDR --metrics $METRICS \
-    --routing-dir "$work/routing-$tag" --precision "$1" --encoder-threads "$2" > "$OUT/server-$tag.log" 2>&1 &
+    --routing-dir "$work/routing-$tag" --precision "$1" --encoder-threads "$2" --encoder-workers "$3" > "$OUT/server-$tag.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 120); do curl -sf $METRICS/readyz > /dev/null && break; sleep 0.5; done
   "$BIN/kefu-load" --addr $ADDR --find-max-rate --p99-ms 50 --repeat-share 0 --deadline-ms 200 \
     --start-rate 200 --step-secs 5 --json > "$OUT/max-$tag.json"
   "$BIN/kefu-load" --addr $ADDR --rate 1000 --duration-secs 10 --repeat-share 1 --json > "$OUT/repeats-$tag.json"
-  if [ "$tag" = "int8-2t" ]; then
+  if [ "$tag" = "int8-1t-2w" ]; then
     "$BIN/kefu-load" --addr $ADDR --rate 3000 --duration-secs 10 --repeat-share 0 --deadline-ms 200 \
       --json > "$OUT/saturated-$tag.json"
   fi
