@@ -52,8 +52,8 @@ pub struct Config {
     /// f32-built indexes of the same model).
     #[arg(long, env = "KEFU_PRECISION", default_value = "f32")]
     pub precision: kefu_engine::embed::Precision,
-    /// Threads each encoder matrix product may use (fast encoder; 1 keeps the one
-    /// encoder worker on one core, 2 splits a large product's columns over two).
+    /// Threads each encoder worker's pass may use (fast encoder; 1 keeps each worker
+    /// on one core, 2 splits a batch by text, or one question's products by column).
     #[arg(long, env = "KEFU_ENCODER_THREADS", default_value_t = 1)]
     pub encoder_threads: usize,
     /// Encoder workers taking batches from the one queue side by side, each with
