@@ -21,6 +21,20 @@ fn corpus() -> &'static Corpus {
     })
 }
 
+/// A copy of the sample KB's corpus, to alter before building.
+fn corpus_copy(source: &str) -> Corpus {
+    let c = corpus();
+    Corpus {
+        articles: c.articles.clone(),
+        dim: c.dim,
+        vectors: c.vectors.clone(),
+        point_article: c.point_article.clone(),
+        point_question: c.point_question.clone(),
+        model: c.model.clone(),
+        source: source.into(),
+    }
+}
+
 fn build(corpus: &Corpus) -> (tempfile::TempDir, Index) {
     let root = tempfile::tempdir().unwrap();
     let dir = build_version(root.path(), corpus, &BuildParams::default(), &quiet).unwrap();
@@ -40,15 +54,7 @@ fn desk() -> &'static Index {
 fn twins() -> &'static Index {
     static I: OnceLock<(tempfile::TempDir, Index)> = OnceLock::new();
     &I.get_or_init(|| {
-        let mut c = Corpus {
-            articles: corpus().articles.clone(),
-            dim: corpus().dim,
-            vectors: corpus().vectors.clone(),
-            point_article: corpus().point_article.clone(),
-            point_question: corpus().point_question.clone(),
-            model: corpus().model.clone(),
-            source: "twins".into(),
-        };
+        let mut c = corpus_copy("twins");
         let original = c.articles.iter().position(|a| a.id == "ship-002").unwrap() as u32;
         let twin = c.articles.len() as u32;
         c.articles.push(Article {
@@ -118,15 +124,7 @@ fn a_model_that_maps_translations_together_scores_across_locales() {
     // Every sample of an article gets the vector of its first sample (plus a small
     // per-point offset): its translations are then each other's nearest neighbours,
     // as with a multilingual model, and calibration must notice.
-    let mut c = Corpus {
-        articles: corpus().articles.clone(),
-        dim: corpus().dim,
-        vectors: corpus().vectors.clone(),
-        point_article: corpus().point_article.clone(),
-        point_question: corpus().point_question.clone(),
-        model: corpus().model.clone(),
-        source: "translations".into(),
-    };
+    let mut c = corpus_copy("translations");
     let dim = c.dim;
     let mut first: std::collections::HashMap<u32, usize> = Default::default();
     for p in 0..c.point_article.len() {
