@@ -78,7 +78,9 @@ pub fn calibrate(index: &Index, params: &CalibrationParams) -> Result<Option<Cal
     let cross_lingual = cross_lingual_agreement(index, params)?;
     let params = &CalibrationParams {
         scoring: Scoring {
-            across_locales: cross_lingual.is_some_and(|a| a >= CROSS_LINGUAL_MIN),
+            // Only a scoring with a centroid has locales to span (1-NN stays 1-NN).
+            across_locales: params.scoring.centroid > 0.0
+                && cross_lingual.is_some_and(|a| a >= CROSS_LINGUAL_MIN),
             ..params.scoring
         },
         ..*params
