@@ -44,4 +44,4 @@ pub mod proto {
 }
 
 pub use config::Config;
-pub use serve::{Running, run_until_signal, start};
+pub use serve::{Running, Signals, run_until_signal, start};

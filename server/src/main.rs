@@ -36,6 +36,14 @@ async fn main() -> ExitCode {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.with_ansi(ansi).init(),
     }
+    // Before the ports open, so a SIGTERM sent as soon as they answer drains the server.
+    let signals = match kefu_server::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kefu-server: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let running = match kefu_server::start(config).await {
         Ok(r) => r,
         Err(e) => {
@@ -48,6 +56,6 @@ async fn main() -> ExitCode {
         grpc = %running.grpc_addr,
         "kefu-server ready"
     );
-    kefu_server::run_until_signal(running).await;
+    kefu_server::run_until_signal(running, signals).await;
     ExitCode::SUCCESS
 }

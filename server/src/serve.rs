@@ -298,16 +298,36 @@ async fn watch_current(state: Arc<AppState>, every: Duration, mut stop: watch::R
     }
 }
 
-/// Runs until SIGTERM or ctrl-c, reloading `current` on SIGHUP; then drains and returns.
-pub async fn run_until_signal(running: Running) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut hup = signal(SignalKind::hangup()).expect("install SIGHUP handler");
+/// The signals the server stops on (SIGTERM, SIGINT) or reloads on (SIGHUP).
+///
+/// Installed before [`start`]: the ports listen as soon as `start` binds them, and a
+/// supervisor that sees them open may send SIGTERM at once; without a handler yet,
+/// that signal would kill the process instead of draining it.
+pub struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the three handlers (from inside the tokio runtime).
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// Runs until SIGTERM or SIGINT, reloading `current` on SIGHUP; then drains and returns.
+pub async fn run_until_signal(running: Running, mut signals: Signals) {
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
-            _ = hup.recv() => {
+            _ = signals.interrupt.recv() => break,
+            _ = signals.terminate.recv() => break,
+            _ = signals.hangup.recv() => {
                 let s = running.state.clone();
                 let _ = tokio::task::spawn_blocking(move || s.reload(None, "sighup")).await;
             }

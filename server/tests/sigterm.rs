@@ -4,12 +4,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two distinct free ports (both held until both are known, so they differ).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 #[test]
@@ -24,7 +23,7 @@ fn binary_serves_and_exits_cleanly_on_sigterm() {
     let corpus = kefu_engine::index::Corpus::embed(articles, &enc, 32, "kb", &|_, _, _| {}).unwrap();
     kefu_engine::index::build_version(root.path(), &corpus, &Default::default(), &|_, _, _| {}).unwrap();
 
-    let (grpc, http) = (free_port(), free_port());
+    let (grpc, http) = free_ports();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kefu-server"))
         .args([
             "--index",
@@ -44,6 +43,7 @@ fn binary_serves_and_exits_cleanly_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // SIGTERM as soon as the port answers: the handler is installed before it opens.
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
         assert!(Instant::now() < deadline, "server did not start");
