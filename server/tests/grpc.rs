@@ -642,7 +642,7 @@ async fn watch_picks_up_a_new_current_version() {
     let want = second.file_name().unwrap().to_str().unwrap().to_string();
     assert_ne!(first, want);
     let mut seen = first;
-    for _ in 0..100 {
+    for _ in 0..600 {
         seen = admin
             .info(InfoRequest {})
             .await

@@ -285,7 +285,7 @@ async fn every_call_is_counted_by_service_method_and_code_whatever_its_outcome()
     }
     // The hung-up stream is counted once the server notices the reset.
     let mut cancelled = 0;
-    for _ in 0..100 {
+    for _ in 0..600 {
         cancelled = count(&srv, "kefu.v1.Routing", "WatchAssignments", "CANCELLED", "grpc").await;
         if cancelled > 0 {
             break;
