@@ -23,7 +23,7 @@ pub use layers::{Cli, ConfigError, Loaded, Source};
 
 /// Widest search beam a call or the config may ask for.
 pub const MAX_EF: u32 = 4096;
-/// Most threads one encoder product may use (more than the cores only adds waiting).
+/// Most threads one encoder pass may use (past the cores, its helpers only wait their turn).
 pub const MAX_ENCODER_THREADS: usize = 64;
 /// Most encoder workers (each a thread owning one pass at a time).
 pub const MAX_ENCODER_WORKERS: usize = 64;
@@ -53,7 +53,7 @@ pub struct Config {
     #[arg(long, env = "KEFU_PRECISION", default_value = "f32")]
     pub precision: kefu_engine::embed::Precision,
     /// Threads each encoder worker's pass may use (fast encoder; 1 keeps each worker
-    /// on one core, 2 splits a batch by text, or one question's products by column).
+    /// on one core, 2 splits a batch by text, or every step of one question's pass).
     #[arg(long, env = "KEFU_ENCODER_THREADS", default_value_t = 1)]
     pub encoder_threads: usize,
     /// Encoder workers taking batches from the one queue side by side, each with

@@ -22,7 +22,7 @@ pub struct EmbedArgs {
     /// Write the vectors to FILE.npy (float32, row i = text i) instead of JSON lines.
     #[arg(long, value_name = "FILE.npy", conflicts_with = "bench")]
     out: Option<PathBuf>,
-    /// Threads for each matrix product of `--encoder fast` (candle sizes its own pool: RAYON_NUM_THREADS).
+    /// Threads each pass of `--encoder fast` may use (candle sizes its own pool: RAYON_NUM_THREADS).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
     /// Time the encoder on the texts instead of printing vectors.

@@ -1,13 +1,13 @@
-//! The pass's linear layers in either precision, and the one policy that splits a
-//! product's output columns between two threads.
+//! The pass's linear layers in either precision, each runnable in column parts so the
+//! members of a [`super::team::Team`] can share one product.
 
 use super::quant::QLinear;
 use super::small_gemm;
 use crate::embed::Precision;
 use gemm::Parallelism;
 
-/// Below this many multiply-adds a product stays on one thread (waking another costs more).
-const PARALLEL_MIN_MACS: usize = 1 << 20;
+/// Output columns per part a product splits into (the AVX-512 kernel's slab width).
+pub const PART: usize = small_gemm::SLAB;
 
 /// A linear layer in the precision the encoder was loaded with.
 pub enum Dense {
@@ -32,63 +32,25 @@ impl Dense {
         }
     }
 
-    /// `out[rows × n] = x[rows × k] · Wᵀ + bias`; `threads` > 1 lets a large f32
-    /// product use a second thread.
-    pub fn apply(&self, out: &mut [f32], x: &[f32], rows: usize, threads: usize) {
+    /// Column parts of [`PART`] columns (the last may be narrower) a product splits into.
+    pub fn parts(&self) -> usize {
+        self.out().div_ceil(PART)
+    }
+
+    /// `out[rows × n] = x[rows × k] · Wᵀ + bias`, all columns.
+    #[cfg(test)]
+    pub fn apply(&self, out: &mut [f32], x: &[f32], rows: usize) {
+        self.apply_parts(out, x, rows, 0..self.parts())
+    }
+
+    /// The columns of `parts` only of `out[rows × n] = x[rows × k] · Wᵀ + bias`; other
+    /// columns of `out` are neither read nor written, so members may share `out`.
+    pub fn apply_parts(&self, out: &mut [f32], x: &[f32], rows: usize, parts: std::ops::Range<usize>) {
         match self {
-            Self::F32(l) => {
-                let macs = rows * x.len().checked_div(rows).unwrap_or(0) * l.out();
-                l.apply(out, x, rows, threads > 1 && macs >= PARALLEL_MIN_MACS, threads)
-            }
-            // int8 products stay on one thread: split over two, one question took 2.1 ms
-            // instead of 1.5 (criterion `embed`); batches split by text instead (mod.rs).
-            Self::Int8(q) => q.apply(out, x, rows),
+            Self::F32(l) => l.apply_parts(out, x, rows, parts),
+            Self::Int8(q) => q.apply_parts(out, x, rows, parts),
         }
     }
-}
-
-/// A raw output pointer that two threads may hold while writing disjoint columns.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: only used by split_columns, whose two tasks write disjoint elements.
-unsafe impl Send for SendPtr {}
-// SAFETY: as above.
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-/// Runs `run(out, slabs)` over column slabs `0..slabs`: all on this thread, or (with
-/// `parallel`) the first half here and the second on a rayon worker. `run` must write
-/// only the columns of the slabs it is given.
-fn split_columns(
-    out: &mut [f32],
-    slabs: usize,
-    parallel: bool,
-    run: impl Fn(&mut [f32], std::ops::Range<usize>) + Sync,
-) {
-    if !parallel || slabs < 2 {
-        return run(out, 0..slabs);
-    }
-    let mid = slabs / 2;
-    let out_ptr = SendPtr(out.as_mut_ptr());
-    let len = out.len();
-    rayon::join(
-        || {
-            // SAFETY: both halves write disjoint column ranges of `out` (slabs 0..mid
-            // and mid..slabs, `run`'s contract) and only read shared inputs, so two
-            // views of the same buffer never touch the same element.
-            let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), len) };
-            run(out, 0..mid)
-        },
-        || {
-            // SAFETY: as above, the other half of the columns.
-            let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), len) };
-            run(out, mid..slabs)
-        },
-    );
 }
 
 /// An f32 linear layer's weight, laid out once at load for the product that will run
@@ -129,42 +91,39 @@ impl Linear {
         self.bias.len()
     }
 
-    /// `out[rows × n] = x[rows × k] · W + bias`: the AVX-512 small-row kernel where the
-    /// CPU has it (`parallel` splits its columns), else the `gemm` crate on `threads`.
-    fn apply(&self, out: &mut [f32], x: &[f32], rows: usize, parallel: bool, threads: usize) {
+    /// The columns of `parts` of `x[rows × k] · W + bias`: the AVX-512 small-row kernel
+    /// where the CPU has it, else the `gemm` crate on this thread.
+    fn apply_parts(&self, out: &mut [f32], x: &[f32], rows: usize, parts: std::ops::Range<usize>) {
         let n = self.bias.len();
         let k = self.w.len() / n;
         assert!(out.len() >= rows * n && x.len() >= rows * k);
         if self.slabs {
-            split_columns(out, n / small_gemm::SLAB, parallel, |out, slabs| {
-                small_gemm::matmul_bias(out, x, rows, &self.w, &self.bias, slabs)
-            });
+            return small_gemm::matmul_bias(out, x, rows, &self.w, &self.bias, parts);
+        }
+        let cols = (parts.start * PART).min(n)..(parts.end * PART).min(n);
+        if cols.is_empty() {
             return;
         }
         for row in out[..rows * n].chunks_exact_mut(n) {
-            row.copy_from_slice(&self.bias);
+            row[cols.clone()].copy_from_slice(&self.bias[cols.clone()]);
         }
-        let parallelism = if threads > 1 {
-            Parallelism::Rayon(threads)
-        } else {
-            Parallelism::None
-        };
-        // SAFETY: the pointers cover the extents checked above: dst is rows×n (row stride
-        // n, column stride 1), lhs is rows×k (row stride k), rhs is the k×n weight (row
-        // stride n, column stride 1); `out` aliases neither input.
+        // SAFETY: the pointers cover the extents checked above: dst is rows × cols.len()
+        // starting at column cols.start of the rows×n output (row stride n, column
+        // stride 1), lhs is rows×k (row stride k), rhs is the k×n weight from column
+        // cols.start (row stride n); cols lies inside 0..n, and `out` aliases neither input.
         unsafe {
             gemm::gemm(
                 rows,
-                n,
+                cols.len(),
                 k,
-                out.as_mut_ptr(),
+                out.as_mut_ptr().add(cols.start),
                 1,
                 n as isize,
                 true,
                 x.as_ptr(),
                 1,
                 k as isize,
-                self.w.as_ptr(),
+                self.w.as_ptr().add(cols.start),
                 1,
                 n as isize,
                 1.0,
@@ -172,7 +131,7 @@ impl Linear {
                 false,
                 false,
                 false,
-                parallelism,
+                Parallelism::None,
             )
         }
     }
@@ -200,14 +159,14 @@ mod tests {
         let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.37).sin()).collect();
         let bias = vec![0.5, -1.0, 2.0, 0.0];
         let mut out = vec![0f32; rows * n];
-        Dense::from_torch(&w, bias.clone(), Precision::F32).apply(&mut out, &x, rows, 1);
+        Dense::from_torch(&w, bias.clone(), Precision::F32).apply(&mut out, &x, rows);
         for (a, b) in out.iter().zip(reference(&x, &w, &bias, rows)) {
             assert!((a - b).abs() < 1e-4);
         }
     }
 
     /// int8 against f32 on a BERT-sized product, every row count the VNNI kernel
-    /// blocks (1–12 and past), one thread and two: within the quantisation step.
+    /// blocks (1–12 and past), whole and in two column parts: within the quantisation step.
     #[test]
     fn int8_tracks_f32_within_the_quantisation_error() {
         let (k, n) = (384, 1536);
@@ -217,9 +176,16 @@ mod tests {
         for rows in [1, 2, 5, 12, 13, 30] {
             let x: Vec<f32> = (0..rows * k).map(|i| (i as f32 * 0.377).cos() * 2.0).collect();
             let want = reference(&x, &w, &bias, rows);
-            for threads in [1, 2] {
+            // All columns at once, and in two column parts as two team members run it.
+            for split in [false, true] {
                 let mut got = vec![0f32; rows * n];
-                q.apply(&mut got, &x, rows, threads);
+                if split {
+                    let mid = q.parts() / 2;
+                    q.apply_parts(&mut got, &x, rows, 0..mid);
+                    q.apply_parts(&mut got, &x, rows, mid..q.parts());
+                } else {
+                    q.apply(&mut got, &x, rows);
+                }
                 let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
                 for (a, b) in got.iter().zip(&want) {
                     dot += (*a as f64) * (*b as f64);
@@ -227,7 +193,7 @@ mod tests {
                     nb += (*b as f64).powi(2);
                 }
                 let cos = dot / (na.sqrt() * nb.sqrt());
-                assert!(cos > 0.9995, "rows {rows} threads {threads}: cosine {cos}");
+                assert!(cos > 0.9995, "rows {rows} split {split}: cosine {cos}");
             }
         }
     }

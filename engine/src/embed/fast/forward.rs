@@ -1,13 +1,19 @@
 //! One forward pass over a batch of token sequences, without padding: every sequence's
 //! tokens are stacked as rows, so the dense products (QKV, attention output, FFN) run
 //! once over all rows and only attention looks at one sequence at a time.
-//! Activations live in per-thread buffers that grow once and are reused.
+//! Activations live in per-thread buffers that grow once and are reused. Given a
+//! [`Team`], every step is shared by its members: products by column parts (GELU
+//! fused into the first FFN product's parts), attention by heads, layer norms by rows.
 
+use super::dense::{Dense, PART};
 use super::kernels::{add_layer_norm, dispatch, gelu, has_avx2_fma, layer_norm, softmax};
+use super::team::{Team, part};
 use super::weights::Weights;
 use crate::embed::EmbedError;
 use crate::embed::Pooling;
 use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::ops::Range;
 
 /// The shapes and switches of one model's pass.
 #[derive(Clone, Copy)]
@@ -15,9 +21,14 @@ pub struct Plan {
     pub heads: usize,
     pub eps: f32,
     pub pooling: Pooling,
-    /// Threads each matrix product may use (1 = the calling thread only).
-    pub threads: usize,
 }
+
+/// Below this many multiply-adds a product stays on the calling thread (a hand-off
+/// to a spinning helper costs about a microsecond).
+const SPLIT_MIN_MACS: usize = 1 << 16;
+
+/// Below this many rows a layer norm stays on the calling thread.
+const SPLIT_MIN_ROWS: usize = 8;
 
 /// Activation buffers of one thread, reused across calls.
 #[derive(Default)]
@@ -27,11 +38,12 @@ struct Scratch {
     ctx: Vec<f32>,
     tmp: Vec<f32>,
     inter: Vec<f32>,
-    attention: Vec<f32>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// Attention's working rows, per member (each runs its own heads).
+    static ATTENTION: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Grows a buffer to `len` (never shrinks it: the next call likely needs as much).
@@ -42,8 +54,105 @@ fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buf[..len]
 }
 
-/// Sentence vectors (pooled, not yet normalised) for each token sequence.
-pub fn encode(w: &Weights, plan: &Plan, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+/// A buffer the members of one step write at the same time, each only its own
+/// elements (its columns, heads or rows), none reading what another writes.
+struct Shared<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _buf: PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: members only write disjoint elements through it (the contract of `view`), and
+// `Team::run` returns only after every member is done, before the buffer is used again.
+unsafe impl Sync for Shared<'_> {}
+
+impl<'a> Shared<'a> {
+    fn new(buf: &'a mut [f32]) -> Self {
+        Self {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+            _buf: PhantomData,
+        }
+    }
+
+    /// The whole buffer, for one member.
+    ///
+    /// # Safety
+    /// Members holding views at the same time must write disjoint elements and read
+    /// no element another member writes.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn view(&self) -> &mut [f32] {
+        // SAFETY: ptr/len come from a live `&'a mut [f32]`; disjointness is the caller's.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+/// Runs `f(i, n)` for each member `i` of the team's `n`, or `f(0, 1)` here when there
+/// is no team or `split` says the step is too small to share.
+fn each(team: &mut Option<&mut Team>, split: bool, f: impl Fn(usize, usize) + Sync) {
+    match team {
+        Some(t) if split && t.size() > 1 => {
+            let n = t.size();
+            t.run(&|i| f(i, n))
+        }
+        _ => f(0, 1),
+    }
+}
+
+/// `out = x · Wᵀ + bias` (then GELU with `then_gelu`), its column parts shared by the team.
+fn product(
+    team: &mut Option<&mut Team>,
+    dense: &Dense,
+    out: &mut [f32],
+    x: &[f32],
+    rows: usize,
+    then_gelu: bool,
+) {
+    let n = dense.out();
+    let split = rows * (x.len() / rows.max(1)) * n >= SPLIT_MIN_MACS;
+    let out = Shared::new(&mut out[..rows * n]);
+    each(team, split, |i, members| {
+        let parts = part(dense.parts(), i, members);
+        let cols = (parts.start * PART).min(n)..(parts.end * PART).min(n);
+        // SAFETY: each member writes only the columns of its own parts (`apply_parts`
+        // writes no others, GELU below touches only `cols`) and reads only `x`.
+        let out = unsafe { out.view() };
+        dense.apply_parts(out, x, rows, parts);
+        if then_gelu {
+            for r in 0..rows {
+                gelu(&mut out[r * n + cols.start..r * n + cols.end]);
+            }
+        }
+    });
+}
+
+/// `x = LayerNorm(x + residual)` with its rows shared by the team.
+fn residual_norm(
+    team: &mut Option<&mut Team>,
+    x: &mut [f32],
+    residual: &[f32],
+    norm: &(Vec<f32>, Vec<f32>),
+    eps: f32,
+) {
+    let h = norm.0.len();
+    let rows = x.len() / h;
+    let x = Shared::new(x);
+    each(team, rows >= SPLIT_MIN_ROWS, |i, members| {
+        let r = part(rows, i, members);
+        // SAFETY: each member writes only its own rows.
+        let mine = unsafe { &mut x.view()[r.start * h..r.end * h] };
+        add_layer_norm(mine, &residual[r.start * h..r.end * h], &norm.0, &norm.1, eps);
+    });
+}
+
+/// Sentence vectors (pooled, not yet normalised) for each token sequence; with a
+/// `team`, every step of the pass is shared by its members.
+pub fn encode(
+    w: &Weights,
+    plan: &Plan,
+    seqs: &[&[u32]],
+    mut team: Option<&mut Team>,
+) -> Result<Vec<Vec<f32>>, EmbedError> {
     let h = w.hidden;
     for s in seqs {
         if s.len() > w.positions {
@@ -61,6 +170,7 @@ pub fn encode(w: &Weights, plan: &Plan, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>
         }
     }
     let rows: usize = seqs.iter().map(|s| s.len()).sum();
+    let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
     SCRATCH.with(|cell| {
         let mut guard = cell.borrow_mut();
         let sc = &mut *guard;
@@ -80,37 +190,39 @@ pub fn encode(w: &Weights, plan: &Plan, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>
         layer_norm(x, &w.embed_norm.0, &w.embed_norm.1, plan.eps);
 
         for layer in &w.layers {
-            let inter_len = layer.ffn_in.out();
+            let x = &sc.x[..rows * h];
             let qkv = sized(&mut sc.qkv, rows * 3 * h);
-            layer.qkv.apply(qkv, &sc.x[..rows * h], rows, plan.threads);
-            let ctx = sized(&mut sc.ctx, rows * h);
-            let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-            let work = sized(&mut sc.attention, attend_work(longest, h, plan.heads));
-            attend(qkv, ctx, work, seqs, h, plan.heads);
+            product(&mut team, &layer.qkv, qkv, x, rows, false);
+            let qkv = &sc.qkv[..rows * 3 * h];
+            let ctx = Shared::new(sized(&mut sc.ctx, rows * h));
+            each(&mut team, true, |i, members| {
+                ATTENTION.with(|work| {
+                    let mut work = work.borrow_mut();
+                    let work = sized(&mut work, attend_work(longest, h, plan.heads));
+                    // SAFETY: each member writes only the columns of its own heads.
+                    let ctx = unsafe { ctx.view() };
+                    attend(qkv, ctx, work, seqs, h, plan.heads, part(plan.heads, i, members));
+                })
+            });
 
             let tmp = sized(&mut sc.tmp, rows * h);
-            layer.attn_out.apply(tmp, ctx, rows, plan.threads);
-            add_layer_norm(
-                tmp,
-                &sc.x[..rows * h],
-                &layer.attn_norm.0,
-                &layer.attn_norm.1,
-                plan.eps,
-            );
+            product(&mut team, &layer.attn_out, tmp, &sc.ctx[..rows * h], rows, false);
+            residual_norm(&mut team, tmp, x, &layer.attn_norm, plan.eps);
             std::mem::swap(&mut sc.x, &mut sc.tmp);
 
-            let inter = sized(&mut sc.inter, rows * inter_len);
-            layer.ffn_in.apply(inter, &sc.x[..rows * h], rows, plan.threads);
-            gelu(inter);
+            let x = &sc.x[..rows * h];
+            let inter = sized(&mut sc.inter, rows * layer.ffn_in.out());
+            product(&mut team, &layer.ffn_in, inter, x, rows, true);
             let tmp = sized(&mut sc.tmp, rows * h);
-            layer.ffn_out.apply(tmp, inter, rows, plan.threads);
-            add_layer_norm(
+            product(
+                &mut team,
+                &layer.ffn_out,
                 tmp,
-                &sc.x[..rows * h],
-                &layer.out_norm.0,
-                &layer.out_norm.1,
-                plan.eps,
+                &sc.inter[..rows * layer.ffn_in.out()],
+                rows,
+                false,
             );
+            residual_norm(&mut team, tmp, x, &layer.out_norm, plan.eps);
             std::mem::swap(&mut sc.x, &mut sc.tmp);
         }
 
@@ -140,16 +252,24 @@ pub fn encode(w: &Weights, plan: &Plan, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>
 /// Scaled dot-product attention of every head over each sequence's own tokens
 /// (the AVX2+FMA build where the CPU has it). `work` holds one row of scores and
 /// one head's keys transposed: `longest · (1 + h / heads)` floats.
-fn attend(qkv: &[f32], ctx: &mut [f32], work: &mut [f32], seqs: &[&[u32]], h: usize, heads: usize) {
+fn attend(
+    qkv: &[f32],
+    ctx: &mut [f32],
+    work: &mut [f32],
+    seqs: &[&[u32]],
+    h: usize,
+    heads: usize,
+    only: Range<usize>,
+) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA, checked by has_avx2_fma just above.
-        return unsafe { attend_avx2(qkv, ctx, work, seqs, h, heads) };
+        return unsafe { attend_avx2(qkv, ctx, work, seqs, h, heads, only) };
     }
-    attend_portable(qkv, ctx, work, seqs, h, heads)
+    attend_portable(qkv, ctx, work, seqs, h, heads, only)
 }
 
-dispatch!(attend_avx2, attend_portable, (qkv: &[f32], ctx: &mut [f32], work: &mut [f32], seqs: &[&[u32]], h: usize, heads: usize));
+dispatch!(attend_avx2, attend_portable, (qkv: &[f32], ctx: &mut [f32], work: &mut [f32], seqs: &[&[u32]], h: usize, heads: usize, only: Range<usize>));
 
 /// Floats of scratch [`attend`] needs for sequences of at most `longest` tokens.
 fn attend_work(longest: usize, h: usize, heads: usize) -> usize {
@@ -164,8 +284,18 @@ const LANES: usize = 8;
 /// per sequence, so a query's scores come eight keys at a time from `d` multiply-adds
 /// into one register block, with no horizontal sum per query–key pair; the weighted
 /// sum of values likewise runs eight output dimensions at a time in registers.
+/// Only the heads in `only` are computed (a team member's share); their columns of
+/// `ctx` are the only ones written.
 #[inline(always)]
-fn attend_portable(qkv: &[f32], ctx: &mut [f32], work: &mut [f32], seqs: &[&[u32]], h: usize, heads: usize) {
+fn attend_portable(
+    qkv: &[f32],
+    ctx: &mut [f32],
+    work: &mut [f32],
+    seqs: &[&[u32]],
+    h: usize,
+    heads: usize,
+    only: Range<usize>,
+) {
     let d = h / heads;
     let scale = 1.0 / (d as f32).sqrt();
     let stride = 3 * h;
@@ -177,7 +307,7 @@ fn attend_portable(qkv: &[f32], ctx: &mut [f32], work: &mut [f32], seqs: &[&[u32
         let padded = len.next_multiple_of(LANES);
         let kt = &mut kt[..d * padded];
         kt.fill(0.0);
-        for head in 0..heads {
+        for head in only.clone() {
             let (qo, ko, vo) = (head * d, h + head * d, 2 * h + head * d);
             // kt[c·padded + j] = K[j][c] · scale
             for j in 0..len {

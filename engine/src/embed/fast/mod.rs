@@ -5,7 +5,8 @@
 //! - [`weights`] — the parameters, read once from safetensors, QKV fused
 //! - [`forward`] — the pass: no padding, rows of all sequences stacked, reused buffers
 //! - [`kernels`] — layer norm, GELU, softmax (AVX2+FMA builds picked at run time)
-//! - [`dense`] — the linear layers in f32 or int8, and the two-thread column split
+//! - [`dense`] — the linear layers in f32 or int8, runnable in column parts
+//! - [`team`] — the encoder's helper threads, spinning between a pass's steps
 //! - [`small_gemm`] — the f32 product for a question's few rows on AVX-512 CPUs
 //!   (the `gemm` crate elsewhere)
 //! - [`quant`] — int8 weights per output column, activations per token row
@@ -17,12 +18,13 @@ mod int8_gemm;
 mod kernels;
 mod quant;
 mod small_gemm;
+mod team;
 mod weights;
 
 use super::bert::{hash_model, load_config, load_tokenizer, normalize, with_prompt};
 use super::model_dir::ModelDir;
 use super::{EmbedError, Encoder, ModelId, Precision, TextRole};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, TryLockError};
 use tokenizers::Tokenizer;
 
 /// The fast encoder: same folder, same tokenizer as the reference; in f32 the same
@@ -33,6 +35,9 @@ pub struct FastEncoder {
     tokenizer: Tokenizer,
     weights: weights::Weights,
     plan: forward::Plan,
+    /// The helpers a call may share its pass with (`with_threads`); a call that finds
+    /// them busy with another call runs alone rather than wait.
+    team: Option<Mutex<team::Team>>,
     id: OnceLock<ModelId>,
 }
 
@@ -63,8 +68,8 @@ impl FastEncoder {
                 heads: config.num_attention_heads,
                 eps: config.layer_norm_eps as f32,
                 pooling: dir.pooling,
-                threads: 1,
             },
+            team: None,
             id: OnceLock::new(),
         })
     }
@@ -74,9 +79,10 @@ impl FastEncoder {
         Self::load(&ModelDir::open(path)?)
     }
 
-    /// Lets each matrix product use `threads` threads (1, the default, keeps a call on its own thread).
+    /// Lets a call share its pass with `threads - 1` helper threads (1, the default,
+    /// keeps a call on its own thread).
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.plan.threads = threads.max(1);
+        self.team = (threads > 1).then(|| Mutex::new(team::Team::new(threads)));
         self
     }
 }
@@ -118,32 +124,70 @@ impl Encoder for FastEncoder {
 }
 
 impl FastEncoder {
-    /// With two or more threads, a batch is cut in two halves of about equal tokens run
-    /// side by side, one thread each (attention and the element-wise kernels then
-    /// parallelise too); a single text splits its products' columns instead.
+    /// With a team free, one text shares every step of its pass with the helpers, and a
+    /// batch is cut into one share of about equal tokens per member, each run alone on
+    /// its member's thread; with no team (or one busy with another call), all here.
     fn encode(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if self.plan.threads < 2 || seqs.len() < 2 {
-            return forward::encode(&self.weights, &self.plan, seqs);
-        }
-        let total: usize = seqs.iter().map(|s| s.len()).sum();
-        let mut acc = 0;
-        let cut = seqs
-            .iter()
-            .position(|s| {
-                acc += s.len();
-                2 * acc >= total
-            })
-            .map_or(1, |i| (i + 1).clamp(1, seqs.len() - 1));
-        let one = forward::Plan {
-            threads: 1,
-            ..self.plan
+        let mut guard = match self.team.as_ref().map(Mutex::try_lock) {
+            Some(Ok(g)) => Some(g),
+            // A panic inside a pass leaves the team consistent (`Team::run` waits for
+            // every member even while unwinding), so a poisoned lock is still usable.
+            Some(Err(TryLockError::Poisoned(p))) => Some(p.into_inner()),
+            Some(Err(TryLockError::WouldBlock)) | None => None,
         };
-        let (a, b) = rayon::join(
-            || forward::encode(&self.weights, &one, &seqs[..cut]),
-            || forward::encode(&self.weights, &one, &seqs[cut..]),
-        );
-        let mut out = a?;
-        out.extend(b?);
+        let Some(team) = guard.as_deref_mut() else {
+            return forward::encode(&self.weights, &self.plan, seqs, None);
+        };
+        if seqs.len() < 2 {
+            return forward::encode(&self.weights, &self.plan, seqs, Some(team));
+        }
+        let cuts = token_shares(seqs, team.size());
+        let shares: Vec<Mutex<Option<Vectors>>> = (0..team.size()).map(|_| Mutex::new(None)).collect();
+        team.run(&|i| {
+            let own = &seqs[cuts[i]..cuts[i + 1]];
+            let vectors = forward::encode(&self.weights, &self.plan, own, None);
+            *shares[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(vectors);
+        });
+        let mut out = Vec::with_capacity(seqs.len());
+        for share in shares {
+            if let Some(vectors) = share.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                out.extend(vectors?);
+            }
+        }
         Ok(out)
+    }
+}
+
+/// One share's pass: its texts' vectors, or why it failed.
+type Vectors = Result<Vec<Vec<f32>>, EmbedError>;
+
+/// Cuts `seqs` into `members` contiguous shares of about equal tokens: share `i` is
+/// `seqs[cuts[i]..cuts[i + 1]]` (a share may be empty).
+fn token_shares(seqs: &[&[u32]], members: usize) -> Vec<usize> {
+    let total: usize = seqs.iter().map(|s| s.len()).sum();
+    let mut cuts = vec![0];
+    let mut acc = 0;
+    for (i, s) in seqs.iter().enumerate() {
+        acc += s.len();
+        while cuts.len() < members && acc * members >= total * cuts.len() {
+            cuts.push(i + 1);
+        }
+    }
+    cuts.resize(members + 1, seqs.len());
+    cuts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_shares;
+
+    #[test]
+    fn token_shares_are_contiguous_and_about_equal() {
+        let a = [1u32; 10];
+        let seqs: Vec<&[u32]> = vec![&a[..4], &a[..4], &a[..4], &a[..4]];
+        assert_eq!(token_shares(&seqs, 2), vec![0, 2, 4]);
+        let seqs: Vec<&[u32]> = vec![&a[..10], &a[..1], &a[..1]];
+        assert_eq!(token_shares(&seqs, 2), vec![0, 1, 3]);
+        assert_eq!(token_shares(&seqs[..1], 3), vec![0, 1, 1, 1]);
     }
 }

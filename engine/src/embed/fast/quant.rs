@@ -61,10 +61,10 @@ impl QLinear {
         self.bias.len()
     }
 
-    /// `out[rows × n] = x[rows × k] · Wᵀ + bias`, with `x` quantised row by row first,
-    /// on this thread (split over two, one question measured slower; batches split by
-    /// text instead, see `FastEncoder::encode`).
-    pub fn apply(&self, out: &mut [f32], x: &[f32], rows: usize) {
+    /// The columns of `parts` (of [`int8_gemm::SLAB`] columns each) of
+    /// `out[rows × n] = x[rows × k] · Wᵀ + bias`, with `x` quantised row by row first
+    /// (by every member that shares the product: it is cheap next to the product).
+    pub fn apply_parts(&self, out: &mut [f32], x: &[f32], rows: usize, parts: std::ops::Range<usize>) {
         let n = self.bias.len();
         let k = self.w.len() / n;
         assert!(out.len() >= rows * n && x.len() >= rows * k);
@@ -77,7 +77,7 @@ impl QLinear {
                 colsum: &self.colsum,
                 bias: &self.bias,
             };
-            let slabs = 0..n.div_ceil(int8_gemm::SLAB);
+            let slabs = parts.start..parts.end.min(n.div_ceil(int8_gemm::SLAB));
             int8_gemm::matmul(
                 out,
                 &q.u,
