@@ -101,3 +101,38 @@ fn fast_pass_in_f32_and_int8_matches_candle_on_multilingual_e5_with_two_threads(
         2,
     );
 }
+
+/// Callers that share one encoder with a team of helpers at the same time (one gets
+/// the team, the others run alone) get exactly the vectors of a one-thread encoder,
+/// in both precisions: sharing a pass's steps changes who computes, not what.
+#[test]
+fn concurrent_callers_of_a_two_thread_encoder_get_the_one_thread_vectors() {
+    let dir = ModelDir::open(&common::model_path()).unwrap();
+    let texts = texts();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).take(24).collect();
+    for precision in [Precision::F32, Precision::Int8] {
+        let alone = FastEncoder::load_as(&dir, precision).unwrap();
+        let want: Vec<Vec<f32>> = texts
+            .iter()
+            .map(|t| alone.embed(&[t]).unwrap().remove(0))
+            .collect();
+        let shared = FastEncoder::load_as(&dir, precision).unwrap().with_threads(2);
+        std::thread::scope(|s| {
+            for caller in 0..3 {
+                let (shared, texts, want) = (&shared, &texts, &want);
+                s.spawn(move || {
+                    for round in 0..4 {
+                        for (i, t) in texts.iter().enumerate().skip((caller + round) % 3) {
+                            assert_eq!(shared.embed(&[t]).unwrap()[0], want[i], "{precision} {t:?}");
+                        }
+                        let batch = shared.embed(texts).unwrap();
+                        assert_eq!(batch.len(), texts.len());
+                        for (got, w) in batch.iter().zip(want) {
+                            assert!(cosine(got, w) > 0.99999, "{precision}: batch vs alone");
+                        }
+                    }
+                });
+            }
+        });
+    }
+}

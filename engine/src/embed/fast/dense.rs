@@ -8,6 +8,9 @@ use gemm::Parallelism;
 
 /// Output columns per part a product splits into (the AVX-512 kernel's slab width).
 pub const PART: usize = small_gemm::SLAB;
+// Both precisions read a part as one slab: members' column ranges (and the GELU fused
+// into them) are only disjoint while the two widths agree.
+const _: () = assert!(small_gemm::SLAB == super::int8_gemm::SLAB);
 
 /// A linear layer in the precision the encoder was loaded with.
 pub enum Dense {

@@ -75,7 +75,10 @@ impl<'a> Shared<'a> {
         }
     }
 
-    /// The whole buffer, for one member.
+    /// The whole buffer, for a member whose share is columns interleaved with the
+    /// others' (a product's column parts, attention's heads): the kernels index rows
+    /// with a stride, so each member's view spans every row although it writes only
+    /// its own columns.
     ///
     /// # Safety
     /// Members holding views at the same time must write disjoint elements and read
@@ -84,6 +87,19 @@ impl<'a> Shared<'a> {
     unsafe fn view(&self) -> &mut [f32] {
         // SAFETY: ptr/len come from a live `&'a mut [f32]`; disjointness is the caller's.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    /// Rows `rows` (of `width` floats) alone, for a member whose share is whole rows:
+    /// members given disjoint row ranges get non-overlapping slices.
+    ///
+    /// # Safety
+    /// Members holding row slices at the same time must ask for disjoint ranges.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn rows(&self, rows: Range<usize>, width: usize) -> &mut [f32] {
+        assert!(rows.start <= rows.end && rows.end * width <= self.len);
+        // SAFETY: the range lies inside the live buffer (asserted); disjointness between
+        // members is the caller's.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(rows.start * width), rows.len() * width) }
     }
 }
 
@@ -115,7 +131,8 @@ fn product(
         let parts = part(dense.parts(), i, members);
         let cols = (parts.start * PART).min(n)..(parts.end * PART).min(n);
         // SAFETY: each member writes only the columns of its own parts (`apply_parts`
-        // writes no others, GELU below touches only `cols`) and reads only `x`.
+        // touches no others — the portable path also reads back its own columns — and
+        // GELU below only `cols`); `x` is another buffer.
         let out = unsafe { out.view() };
         dense.apply_parts(out, x, rows, parts);
         if then_gelu {
@@ -139,8 +156,8 @@ fn residual_norm(
     let x = Shared::new(x);
     each(team, rows >= SPLIT_MIN_ROWS, |i, members| {
         let r = part(rows, i, members);
-        // SAFETY: each member writes only its own rows.
-        let mine = unsafe { &mut x.view()[r.start * h..r.end * h] };
+        // SAFETY: members' row ranges are disjoint (`part`).
+        let mine = unsafe { x.rows(r.clone(), h) };
         add_layer_norm(mine, &residual[r.start * h..r.end * h], &norm.0, &norm.1, eps);
     });
 }

@@ -7,10 +7,11 @@
 //! steps, 2.3 ms (criterion `embed`, docs/performance.md). So a helper spins while steps
 //! keep coming, and parks once it has been idle for [`IDLE_SPIN`].
 
+use std::any::Any;
 use std::cell::UnsafeCell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,8 +37,8 @@ struct Shared {
     pending: AtomicUsize,
     /// Per helper: parked (or about to park) and needs an unpark to see a new step.
     sleeping: Vec<AtomicBool>,
-    /// A helper's step panicked; the owner re-raises it.
-    panicked: AtomicBool,
+    /// A helper's panic in the current step, raised again by the owner.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
     stop: AtomicBool,
 }
 
@@ -65,7 +66,7 @@ impl Team {
             epoch: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
             sleeping: (0..wanted).map(|_| AtomicBool::new(false)).collect(),
-            panicked: AtomicBool::new(false),
+            panic: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         let mut helpers = Vec::with_capacity(wanted);
@@ -91,8 +92,8 @@ impl Team {
     }
 
     /// Runs `f(i)` for every member `i` (0 on this thread) and returns when all have
-    /// finished; a helper's panic is raised again here. Not re-entrant: `&mut self`
-    /// keeps one step at a time.
+    /// finished; a helper's panic is raised again here (with its own payload). Not
+    /// re-entrant: `&mut self` keeps one step at a time.
     pub fn run(&mut self, f: &(dyn Fn(usize) + Sync)) {
         if self.helpers.is_empty() {
             return f(0);
@@ -104,8 +105,12 @@ impl Team {
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
         // SAFETY: `pending` is 0 (the last `run` waited for it), so no helper reads `job`.
         unsafe { *sh.job.get() = Some(job) };
+        // A panic left over from a step whose owner share panicked too is stale now.
+        drop(lock(&sh.panic).take());
         sh.pending.store(self.helpers.len(), Ordering::Relaxed);
         sh.epoch.fetch_add(1, Ordering::SeqCst);
+        // From here on, returning or unwinding waits for the helpers to finish `f`.
+        let wait = Wait(sh);
         for (i, h) in self.helpers.iter().enumerate() {
             // SeqCst with the helper's store-then-check: either it sees the new epoch
             // or we see it asleep and wake it.
@@ -113,12 +118,25 @@ impl Team {
                 h.thread().unpark();
             }
         }
-        let wait = Wait(sh);
         f(0);
         drop(wait);
-        if sh.panicked.swap(false, Ordering::Relaxed) {
-            panic!("an encoder helper thread panicked in the forward pass");
+        if let Some(payload) = lock(&sh.panic).take() {
+            resume_unwind(payload);
         }
+    }
+}
+
+/// The panic slot, whether or not a panicking thread poisoned it.
+fn lock(m: &Mutex<Option<Box<dyn Any + Send>>>) -> std::sync::MutexGuard<'_, Option<Box<dyn Any + Send>>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Marks a helper's share of the step done, also if the helper thread unwinds.
+struct Done<'a>(&'a Shared);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -175,17 +193,17 @@ fn helper(sh: &Shared, i: usize) {
             return;
         }
         seen = sh.epoch.load(Ordering::Acquire);
+        let _done = Done(sh);
         // SAFETY: the new epoch was published after `job` was written (see `Shared`),
         // and the owner keeps the closure alive until `pending` reaches 0 below.
         let job = unsafe { *sh.job.get() };
         if let Some(job) = job {
             // SAFETY: as above: the pointer is live until this helper decrements `pending`.
             let f = unsafe { &*job };
-            if catch_unwind(AssertUnwindSafe(|| f(i + 1))).is_err() {
-                sh.panicked.store(true, Ordering::Relaxed);
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(i + 1))) {
+                lock(&sh.panic).get_or_insert(payload);
             }
         }
-        sh.pending.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -197,7 +215,6 @@ pub fn part(len: usize, i: usize, n: usize) -> std::ops::Range<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
     #[test]
     fn every_member_runs_each_step_once() {
@@ -220,6 +237,11 @@ mod tests {
         let r = catch_unwind(AssertUnwindSafe(|| {
             team.run(&|i| assert_eq!(i, 0, "helper fails"))
         }));
+        let payload = r.expect_err("the helper's panic reaches the owner");
+        let msg = payload.downcast_ref::<String>().map(String::as_str).unwrap_or("");
+        assert!(msg.contains("helper fails"), "{msg}");
+        // Both shares panic in one step: the next step must not see a stale panic.
+        let r = catch_unwind(AssertUnwindSafe(|| team.run(&|_| panic!("both fail"))));
         assert!(r.is_err());
         let n = AtomicUsize::new(0);
         team.run(&|_| {
