@@ -198,12 +198,12 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// How to run a model folder: forward pass, precision, and threads per product.
+/// How to run a model folder: forward pass, precision, and threads per call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Choice {
     pub backend: Backend,
     pub precision: Precision,
-    /// Threads each of the fast pass's matrix products may use (candle sizes its own pool).
+    /// Threads one call of the fast pass may share its steps with (candle sizes its own pool).
     pub threads: usize,
 }
 

@@ -266,7 +266,7 @@ pub fn encode(
     })
 }
 
-/// Scaled dot-product attention of every head over each sequence's own tokens
+/// Scaled dot-product attention of the heads in `only` over each sequence's own tokens
 /// (the AVX2+FMA build where the CPU has it). `work` holds one row of scores and
 /// one head's keys transposed: `longest · (1 + h / heads)` floats.
 fn attend(
