@@ -3,10 +3,11 @@
 mod common;
 
 use kefu_engine::embed::Encoder;
-use kefu_engine::index::{BuildParams, Corpus, Filter, Index, build_version};
+use kefu_engine::index::{BuildParams, Corpus, Filter, Index, IndexError, build_version};
 use kefu_engine::kb::{Article, import_file};
 use kefu_engine::resolve::{
-    Answerer, Decision, Inquiry, LanguageSource, Reason, Resolution, Scoring, language, text,
+    Answerer, CalibrationParams, Decision, Inquiry, LanguageSource, Reason, Resolution, Scoring, calibrate,
+    language, text,
 };
 use std::sync::OnceLock;
 
@@ -117,6 +118,39 @@ fn calibration_is_stored_in_the_manifest() {
     // Reopening reads the same numbers back.
     let again = Index::open(desk().dir()).unwrap();
     assert_eq!(again.manifest().calibration.as_ref(), Some(c));
+}
+
+#[test]
+fn logged_out_of_scope_questions_raise_the_threshold_in_every_fit() {
+    // The desk says these are not for the KB, though each matches a sample exactly:
+    // answering them is wrong, so the threshold must rise (to "never" if need be).
+    let c = corpus();
+    let logged: Vec<Vec<f32>> = (0..c.point_article.len())
+        .step_by(10)
+        .map(|p| c.vectors[p * c.dim..(p + 1) * c.dim].to_vec())
+        .collect();
+    let params = CalibrationParams::default();
+    let plain = calibrate(desk(), &params, &[]).unwrap().unwrap();
+    let with = calibrate(desk(), &params, &logged).unwrap().unwrap();
+    assert_eq!(plain.overall.logged_out_of_scope, 0);
+    for (name, fit, before) in [
+        ("all", &with.overall, &plain.overall),
+        ("en", &with.by_locale["en"], &plain.by_locale["en"]),
+    ] {
+        assert_eq!(fit.logged_out_of_scope as usize, logged.len(), "{name}");
+        assert_eq!(fit.held_out_articles, before.held_out_articles, "{name}");
+        assert!(
+            fit.threshold > before.threshold,
+            "{name}: {} vs {}",
+            fit.threshold,
+            before.threshold
+        );
+    }
+    // A vector of another model's width is refused, naming both widths.
+    match calibrate(desk(), &params, &[vec![0.5; c.dim + 1]]) {
+        Err(IndexError::Build(msg)) => assert!(msg.contains("dimensions"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

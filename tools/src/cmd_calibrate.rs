@@ -44,7 +44,18 @@ pub fn run(a: Args) -> Result<ExitCode> {
             ef: a.ef,
             ..d
         };
-        fitted = calibrate(&index, &params)?
+        if index
+            .manifest()
+            .calibration
+            .as_ref()
+            .is_some_and(|c| c.overall.logged_out_of_scope > 0)
+        {
+            eprintln!(
+                "kefu: note: this fit leaves out the logged out-of-scope questions the build used \
+                 (`kefu eval --out-of-scope FILE` refits with them)"
+            );
+        }
+        fitted = calibrate(&index, &params, &[])?
             .context("the index is too small to calibrate (needs two articles, one with two samples)")?;
         &fitted
     } else {
@@ -86,8 +97,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
 }
 
 fn print_fit(name: &str, f: &Fit, target: f32) {
+    let logged = match f.logged_out_of_scope {
+        0 => String::new(),
+        n => format!(", {n} logged out-of-scope questions"),
+    };
     println!(
-        "\n{name}: {} held-out questions, {} held-out articles",
+        "\n{name}: {} held-out questions, {} held-out articles{logged}",
         f.held_out_questions, f.held_out_articles
     );
     println!(

@@ -4,6 +4,7 @@
 //! language, with plain 1-NN and one threshold beside it as the baseline.
 
 use crate::cmd_query::open_with_encoder;
+use crate::logged;
 use anyhow::{Context, Result, bail};
 use kefu_engine::embed::Encoder;
 use kefu_engine::index::Index;
@@ -41,6 +42,10 @@ pub struct EvalArgs {
     /// Re-calibrate in memory assuming this share of out-of-scope traffic.
     #[arg(long)]
     oos_share: Option<f32>,
+    /// Re-calibrate in memory with these logged handoffs as extra out-of-scope
+    /// examples (one question per line), as `kefu build --out-of-scope` does.
+    #[arg(long, value_name = "FILE")]
+    out_of_scope: Option<PathBuf>,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
@@ -212,7 +217,7 @@ struct Baseline {
 pub fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     let (index, encoder) = open_with_encoder(&a.dir, a.model.as_deref())?;
     let cases = read_cases(&a.queries, &index)?;
-    let recalibrated = recalibrate(&index, &a)?;
+    let recalibrated = recalibrate(&index, &encoder, &a)?;
     let calibration = match &recalibrated {
         Some(c) => Some(c.as_ref()),
         None => index.manifest().calibration.as_ref(),
@@ -380,10 +385,14 @@ fn read_cases(path: &Path, index: &Index) -> Result<Vec<Case>> {
 }
 
 /// A calibration fitted in memory when the flags ask for other settings than the manifest's.
-fn recalibrate(index: &Index, a: &EvalArgs) -> Result<Option<Box<Calibration>>> {
-    if a.scoring.is_none() && a.target.is_none() && a.oos_share.is_none() {
+fn recalibrate(index: &Index, encoder: &dyn Encoder, a: &EvalArgs) -> Result<Option<Box<Calibration>>> {
+    if a.scoring.is_none() && a.target.is_none() && a.oos_share.is_none() && a.out_of_scope.is_none() {
         return Ok(None);
     }
+    let logged = match &a.out_of_scope {
+        Some(path) => logged::embed(path, encoder)?,
+        None => Vec::new(),
+    };
     let mut p = CalibrationParams {
         ef: a.ef,
         ..CalibrationParams::default()
@@ -397,7 +406,7 @@ fn recalibrate(index: &Index, a: &EvalArgs) -> Result<Option<Box<Calibration>>> 
     if let Some(s) = a.oos_share {
         p.out_of_scope_share = s;
     }
-    let c = calibrate(index, &p)?.context("the index is too small to calibrate")?;
+    let c = calibrate(index, &p, &logged)?.context("the index is too small to calibrate")?;
     Ok(Some(Box::new(c)))
 }
 

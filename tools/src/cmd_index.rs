@@ -1,6 +1,7 @@
 //! `kefu build`, `inspect`, `verify`: making and checking index versions.
 
 use crate::cmd_embed::load_encoder;
+use crate::logged;
 use crate::progress::Bars;
 use anyhow::{Context, Result, bail};
 use kefu_engine::embed::ModelId;
@@ -44,6 +45,10 @@ pub struct BuildArgs {
     /// Share of out-of-scope questions assumed in live traffic when calibrating (0 to 0.95).
     #[arg(long, default_value_t = 0.5)]
     oos_share: f32,
+    /// The desk's logged handoffs: questions the KB does not answer, one per line
+    /// (`#` comments skipped); the calibration counts each as an out-of-scope example.
+    #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
+    out_of_scope: Option<PathBuf>,
 }
 
 /// `--m` is checked by the engine's own rule, so the CLI and a build refuse the same values.
@@ -64,7 +69,7 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
     if !(0.0..=0.95).contains(&a.oos_share) {
         bail!("--oos-share must be between 0 and 0.95, got {}", a.oos_share);
     }
-    let params = BuildParams {
+    let mut params = BuildParams {
         m: a.m,
         ef_construction: a.ef_construction,
         calibration: CalibrationParams {
@@ -98,6 +103,9 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
             );
         }
         let encoder = load_encoder(a.model.as_deref())?;
+        if let Some(path) = &a.out_of_scope {
+            params.logged_out_of_scope = logged::embed(path, &encoder)?;
+        }
         eprintln!(
             "kefu: embedding {} articles from {}",
             report.articles.len(),

@@ -24,6 +24,7 @@ mod cmd_index;
 mod cmd_model;
 mod cmd_query;
 mod embed_bench;
+mod logged;
 mod npy;
 mod progress;
 

@@ -329,3 +329,65 @@ fn model_import_refuses_a_file_that_is_not_packed_and_names_it() {
     assert!(err.contains("weights.zip") && err.contains("\"E5S1\""), "{err}");
     assert!(!out_dir.exists(), "a refused import must not create the folder");
 }
+
+#[test]
+fn logged_handoffs_join_the_calibration_and_bad_lines_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = dir.path().join("kb.jsonl");
+    std::fs::write(
+        &kb,
+        concat!(
+            r#"{"id":"track","answer":"Track it with the link in your e-mail.","questions":["where is my parcel","how do I track my order","my package has not arrived"]}"#,
+            "\n",
+            r#"{"id":"refund","answer":"Refunds take 5 to 10 days.","questions":["when do I get my money back","how long does a refund take","refund not received"]}"#,
+            "\n",
+            r#"{"id":"pay","answer":"We take cards and PayPal.","questions":["can I pay with PayPal","which cards do you accept","payment methods"]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let logged = dir.path().join("handoffs.txt");
+    std::fs::write(
+        &logged,
+        "# what the agents took last week\n?\ncan you sing me a song\nwhat is the weather in Paris\n",
+    )
+    .unwrap();
+    let idx = dir.path().join("idx");
+    let (kb_s, idx_s) = (kb.to_str().unwrap(), idx.to_str().unwrap());
+    let out = kefu(&[
+        "build",
+        "--kb",
+        kb_s,
+        "--out",
+        idx_s,
+        "--out-of-scope",
+        logged.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("2 logged out-of-scope questions"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kefu(&["calibrate", idx_s, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["overall"]["logged_out_of_scope"], 2, "{c}");
+
+    // A line no chat message has: refused, naming the file and line, and no new version.
+    std::fs::write(&logged, format!("fine question\n{}\n", "x".repeat(20_000))).unwrap();
+    let before = std::fs::read_dir(&idx).unwrap().count();
+    let out = kefu(&[
+        "build",
+        "--kb",
+        kb_s,
+        "--out",
+        idx_s,
+        "--out-of-scope",
+        logged.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("handoffs.txt:2:") && err.contains("bytes"), "{err}");
+    assert_eq!(std::fs::read_dir(&idx).unwrap().count(), before);
+}

@@ -310,7 +310,7 @@ fn build_base() -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     )
     .map_err(|e| e.to_string())?;
     staged
-        .calibrate(&CalibrationParams::default())
+        .calibrate(&CalibrationParams::default(), &[])
         .map_err(|e| e.to_string())?;
     let dir = staged.commit().map_err(|e| e.to_string())?;
     let mut files: Vec<(&'static str, Vec<u8>)> = FILES

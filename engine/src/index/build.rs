@@ -45,6 +45,9 @@ pub struct BuildParams {
     pub embed_batch: usize,
     /// How the answer-or-handoff confidence is calibrated after the graph is built.
     pub calibration: CalibrationParams,
+    /// Vectors of questions the desk knows the KB does not answer (its logged
+    /// handoffs): extra out-of-scope examples for the calibration.
+    pub logged_out_of_scope: Vec<Vec<f32>>,
 }
 
 impl Default for BuildParams {
@@ -54,6 +57,7 @@ impl Default for BuildParams {
             ef_construction: 200,
             embed_batch: 32,
             calibration: CalibrationParams::default(),
+            logged_out_of_scope: Vec::new(),
         }
     }
 }
@@ -83,9 +87,13 @@ impl StagedVersion {
     }
 
     /// Fits the answer-or-handoff calibration on the staged files and records it in the pending manifest.
-    pub fn calibrate(&mut self, params: &CalibrationParams) -> Result<Option<&Calibration>, IndexError> {
+    pub fn calibrate(
+        &mut self,
+        params: &CalibrationParams,
+        logged_out_of_scope: &[Vec<f32>],
+    ) -> Result<Option<&Calibration>, IndexError> {
         let index = Index::open_parts(self.staging.clone(), self.manifest.clone())?;
-        self.manifest.calibration = calibrate(&index, params)?;
+        self.manifest.calibration = calibrate(&index, params, logged_out_of_scope)?;
         drop(index);
         write_manifest(&self.staging, &self.manifest)?;
         Ok(self.manifest.calibration.as_ref())
@@ -234,7 +242,7 @@ pub fn build_version(
     progress: Progress,
 ) -> Result<PathBuf, IndexError> {
     let mut staged = stage_version(root, corpus, params, progress)?;
-    staged.calibrate(&params.calibration)?;
+    staged.calibrate(&params.calibration, &params.logged_out_of_scope)?;
     staged.commit()
 }
 

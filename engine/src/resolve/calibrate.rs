@@ -4,7 +4,10 @@
 //! - **held-out questions** (in scope): one sample question is removed and used
 //!   as the query; the right answer is its article, found through the others;
 //! - **held-out articles** (out of scope): every sample of one article is
-//!   removed and one of them is the query; whatever comes top is wrong.
+//!   removed and one of them is the query; whatever comes top is wrong;
+//! - **logged out-of-scope questions**, when the desk has them: real messages its
+//!   agents handled that the KB does not answer (near-domain complaints and demands
+//!   that no held-out article imitates); whatever comes top is wrong, in every locale's fit.
 //!
 //! A logistic model maps each example's features ([`Features`]) to the chance
 //! that the top article is right; the curve of precision and coverage against
@@ -56,6 +59,8 @@ struct Example {
     right: bool,
     in_scope: bool,
     locale: u16,
+    /// A logged out-of-scope question: it has no locale and counts in every fit.
+    logged: bool,
 }
 
 /// A locale gets its own fit from this many in-scope and out-of-scope examples.
@@ -72,9 +77,27 @@ const CURVE_POINTS: usize = 40;
 
 /// Fits the confidence model and picks the threshold for an opened index.
 ///
+/// `logged_out_of_scope` holds the vectors of questions the desk knows the KB does
+/// not answer (each of the index's dimension; empty when it has none).
 /// Returns `None` when the index has too little to learn from (fewer than two
 /// articles, or no article with two samples).
-pub fn calibrate(index: &Index, params: &CalibrationParams) -> Result<Option<Calibration>, IndexError> {
+pub fn calibrate(
+    index: &Index,
+    params: &CalibrationParams,
+    logged_out_of_scope: &[Vec<f32>],
+) -> Result<Option<Calibration>, IndexError> {
+    if let Some((i, v)) = logged_out_of_scope
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.len() != index.dim())
+    {
+        return Err(IndexError::Build(format!(
+            "logged out-of-scope question {} has {} dimensions; the index has {}",
+            i + 1,
+            v.len(),
+            index.dim()
+        )));
+    }
     let cross_lingual = cross_lingual_agreement(index, params)?;
     let params = &CalibrationParams {
         scoring: Scoring {
@@ -85,7 +108,7 @@ pub fn calibrate(index: &Index, params: &CalibrationParams) -> Result<Option<Cal
         },
         ..*params
     };
-    let examples = held_out_examples(index, params)?;
+    let examples = held_out_examples(index, params, logged_out_of_scope)?;
     let Some(overall) = fit_examples(&examples, params) else {
         return Ok(None);
     };
@@ -95,9 +118,14 @@ pub fn calibrate(index: &Index, params: &CalibrationParams) -> Result<Option<Cal
     locales.sort_unstable();
     locales.dedup();
     for id in locales.into_iter().filter(|&l| l != NO_LOCALE) {
-        let own: Vec<Example> = examples.iter().filter(|e| e.locale == id).copied().collect();
+        let own: Vec<Example> = examples
+            .iter()
+            .filter(|e| e.locale == id || e.logged)
+            .copied()
+            .collect();
         let n_in = own.iter().filter(|e| e.in_scope).count();
-        if n_in < MIN_LOCALE_IN_SCOPE || own.len() - n_in < MIN_LOCALE_OUT_OF_SCOPE {
+        let n_held_out = own.iter().filter(|e| !e.in_scope && !e.logged).count();
+        if n_in < MIN_LOCALE_IN_SCOPE || n_held_out < MIN_LOCALE_OUT_OF_SCOPE {
             continue;
         }
         if let (Some(name), Some(fit)) = (groups.locale_name(id), fit_examples(&own, params)) {
@@ -150,9 +178,10 @@ fn cross_lingual_agreement(index: &Index, params: &CalibrationParams) -> Result<
 
 /// Fits one model and threshold on a set of examples; `None` when it has nothing to learn from.
 fn fit_examples(examples: &[Example], params: &CalibrationParams) -> Option<Fit> {
-    let (n_in, n_out) = (
+    let (n_in, n_out, n_logged) = (
         examples.iter().filter(|e| e.in_scope).count(),
         examples.iter().filter(|e| !e.in_scope).count(),
+        examples.iter().filter(|e| e.logged).count(),
     );
     if n_in == 0 || n_out == 0 || !examples.iter().any(|e| e.right) {
         return None;
@@ -190,35 +219,47 @@ fn fit_examples(examples: &[Example], params: &CalibrationParams) -> Option<Fit>
         threshold: chosen.map(|c| c.threshold).unwrap_or(1.0 + f32::EPSILON),
         curve: stored,
         held_out_questions: n_in as u32,
-        held_out_articles: n_out as u32,
+        held_out_articles: (n_out - n_logged) as u32,
+        logged_out_of_scope: n_logged as u32,
         target_reached: chosen.is_some(),
     })
 }
 
-/// Runs every held-out query through the real search and scoring path.
-fn held_out_examples(index: &Index, params: &CalibrationParams) -> Result<Vec<Example>, IndexError> {
+/// Runs every held-out query, and every logged out-of-scope question, through the
+/// real search and scoring path.
+fn held_out_examples(
+    index: &Index,
+    params: &CalibrationParams,
+    logged_out_of_scope: &[Vec<f32>],
+) -> Result<Vec<Example>, IndexError> {
     let n = index.points();
     let articles = index.article_count();
     let vectors = index.vectors();
     let groups = index.groups();
     let pa = index.point_article();
     let mut examples = Vec::new();
-    let mut push =
-        |query: u32, excluded: &dyn Fn(u32) -> bool, truth: Option<u32>| -> Result<(), IndexError> {
-            let q = vectors.row(query);
-            let accept = |p: u32| !excluded(p);
-            let hits = index.search_where(q, params.candidates, params.ef, &accept)?;
-            let ranked = rank(index, q, &hits, &params.scoring, &accept);
-            if let Some(features) = Features::of(&ranked) {
-                examples.push(Example {
-                    features,
-                    right: truth.is_some_and(|t| ranked[0].article == t),
-                    in_scope: truth.is_some(),
-                    locale: groups.locale_id(query),
-                });
-            }
-            Ok(())
-        };
+    let mut run = |q: &[f32],
+                   excluded: &dyn Fn(u32) -> bool,
+                   truth: Option<u32>,
+                   locale: Option<u16>|
+     -> Result<(), IndexError> {
+        let accept = |p: u32| !excluded(p);
+        let hits = index.search_where(q, params.candidates, params.ef, &accept)?;
+        let ranked = rank(index, q, &hits, &params.scoring, &accept);
+        if let Some(features) = Features::of(&ranked) {
+            examples.push(Example {
+                features,
+                right: truth.is_some_and(|t| ranked[0].article == t),
+                in_scope: truth.is_some(),
+                locale: locale.unwrap_or(NO_LOCALE),
+                logged: locale.is_none(),
+            });
+        }
+        Ok(())
+    };
+    let mut push = |query: u32, excluded: &dyn Fn(u32) -> bool, truth: Option<u32>| {
+        run(vectors.row(query), excluded, truth, Some(groups.locale_id(query)))
+    };
     // Held-out questions: points of articles that keep at least one other sample.
     let step = n.div_ceil(params.max_questions.max(1)).max(1);
     for p in (0..n as u32).step_by(step) {
@@ -255,6 +296,9 @@ fn held_out_examples(index: &Index, params: &CalibrationParams) -> Result<Vec<Ex
                 push(p, &|x| pa.get(x as usize) == Some(&a), None)?;
             }
         }
+    }
+    for q in logged_out_of_scope {
+        run(q, &|_| false, None, None)?;
     }
     Ok(examples)
 }

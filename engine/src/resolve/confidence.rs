@@ -85,6 +85,9 @@ pub struct Fit {
     pub held_out_questions: u32,
     /// Articles held out whole (out-of-scope examples).
     pub held_out_articles: u32,
+    /// Logged questions the KB does not answer (out-of-scope examples from live traffic).
+    #[serde(default)]
+    pub logged_out_of_scope: u32,
     /// False when no threshold reached the target: such queries are always handed off.
     pub target_reached: bool,
 }
