@@ -45,6 +45,11 @@ const ASK_HUMAN: &[&str] = &[
     "not a bot",
     "not a robot",
     "stop the bot",
+    "someone from your team",
+    "someone on your team",
+    "someone from the team",
+    "member of your team",
+    "member of staff",
     // es
     "persona real",
     "una persona",
@@ -58,6 +63,9 @@ const ASK_HUMAN: &[&str] = &[
     "representante",
     "llámenme",
     "llamenme",
+    "alguien del equipo",
+    "alguien de su equipo",
+    "alguien de vuestro equipo",
     // pt
     "atendente",
     "pessoa real",
@@ -65,6 +73,8 @@ const ASK_HUMAN: &[&str] = &[
     "falar com alguém",
     "falar com alguem",
     "gerente",
+    "alguém da equipe",
+    "alguém da sua equipe",
     // de
     "mensch",
     "echten person",
@@ -76,6 +86,8 @@ const ASK_HUMAN: &[&str] = &[
     "rückruf",
     "ruft mich an",
     "rufen sie mich an",
+    "jemand aus ihrem team",
+    "jemand aus eurem team",
     // fr
     "un humain",
     "une personne",
@@ -86,6 +98,7 @@ const ASK_HUMAN: &[&str] = &[
     "parler a quelqu",
     "rappelez-moi",
     "me rappeler",
+    "quelqu'un de votre équipe",
     // it
     "operatore",
     "persona reale",
@@ -150,6 +163,8 @@ const UPSET: &[&str] = &[
     "report you",
     "never again",
     "third time",
+    "second time",
+    "sort it out",
     "still waiting",
     "still nothing",
     "urgent",
