@@ -377,6 +377,8 @@ mod tests {
             "соедините с оператором",
             "أريد التحدث مع موظف",
             "müşteri temsilcisi ile görüşmek istiyorum",
+            "could someone from your team look at our VAT setup?",
+            "¿me puede ayudar alguien del equipo?",
         ] {
             assert!(read(t).asks_for_human.is_some(), "{t}");
         }
@@ -402,5 +404,6 @@ mod tests {
         assert_eq!(read("THIS IS A SCAM, I WANT MY MONEY BACK NOW").urgency, 2);
         assert_eq!(read("骗子！马上退钱").urgency, 2);
         assert_eq!(read("Das ist Betrug, ich schalte meinen Anwalt ein").urgency, 2);
+        assert_eq!(read("second time this happens, sort it out today").urgency, 2);
     }
 }
