@@ -354,15 +354,18 @@ fn logged_handoffs_join_the_calibration_and_bad_lines_are_named() {
     .unwrap();
     let idx = dir.path().join("idx");
     let (kb_s, idx_s) = (kb.to_str().unwrap(), idx.to_str().unwrap());
-    let out = kefu(&[
-        "build",
-        "--kb",
-        kb_s,
-        "--out",
-        idx_s,
-        "--out-of-scope",
-        logged.to_str().unwrap(),
-    ]);
+    let build = || {
+        kefu(&[
+            "build",
+            "--kb",
+            kb_s,
+            "--out",
+            idx_s,
+            "--out-of-scope",
+            logged.to_str().unwrap(),
+        ])
+    };
+    let out = build();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("2 logged out-of-scope questions"),
@@ -377,15 +380,7 @@ fn logged_handoffs_join_the_calibration_and_bad_lines_are_named() {
     // A line no chat message has: refused, naming the file and line, and no new version.
     std::fs::write(&logged, format!("fine question\n{}\n", "x".repeat(20_000))).unwrap();
     let before = std::fs::read_dir(&idx).unwrap().count();
-    let out = kefu(&[
-        "build",
-        "--kb",
-        kb_s,
-        "--out",
-        idx_s,
-        "--out-of-scope",
-        logged.to_str().unwrap(),
-    ]);
+    let out = build();
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("handoffs.txt:2:") && err.contains("bytes"), "{err}");
