@@ -24,7 +24,7 @@ $(MULTILINGUAL_DIR)/kefu-import.json:
 
 demo: model-multilingual ## fetch the multilingual model, build the sample KB's index, start kefu-server on 127.0.0.1
 	$(CARGO) build --release -p kefu -p kefu-server
-	./target/release/kefu build --kb datasets/kb.jsonl --out $(DEMO_INDEX) --model $(MULTILINGUAL_DIR)
+	./target/release/kefu build --kb datasets/kb.jsonl --out $(DEMO_INDEX) --model $(MULTILINGUAL_DIR) --embed-cache target/embed-cache
 	@bash tools/scripts/demo-banner.sh $(GRPC) $(METRICS)
 	./target/release/kefu-server --index $(DEMO_INDEX) --model $(MULTILINGUAL_DIR) \
 		--listen $(GRPC) --metrics $(METRICS) --routing-dir data/routing

@@ -23,7 +23,10 @@ fn corpus() -> &'static Corpus {
         let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
             .unwrap()
             .articles;
-        Corpus::embed(articles, &enc, 32, "datasets/kb.jsonl", &|_, _, _| {}).unwrap()
+        let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("embed-cache");
+        Corpus::embed_via_cache_dir(articles, &enc, 32, "datasets/kb.jsonl", &|_, _, _| {}, &cache)
+            .unwrap()
+            .0
     })
 }
 

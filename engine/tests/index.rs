@@ -19,7 +19,16 @@ fn sample_corpus() -> &'static Corpus {
     static C: OnceLock<Corpus> = OnceLock::new();
     C.get_or_init(|| {
         let articles = import_file(&common::sample_kb(), false).unwrap().articles;
-        Corpus::embed(articles, common::encoder(), 32, "datasets/kb.jsonl", &quiet).unwrap()
+        Corpus::embed_via_cache_dir(
+            articles,
+            common::encoder(),
+            32,
+            "datasets/kb.jsonl",
+            &quiet,
+            &common::embed_cache(),
+        )
+        .unwrap()
+        .0
     })
 }
 

@@ -18,7 +18,16 @@ fn corpus() -> &'static Corpus {
     static C: OnceLock<Corpus> = OnceLock::new();
     C.get_or_init(|| {
         let articles = import_file(&common::sample_kb(), false).unwrap().articles;
-        Corpus::embed(articles, common::encoder(), 32, "test", &quiet).unwrap()
+        Corpus::embed_via_cache_dir(
+            articles,
+            common::encoder(),
+            32,
+            "test",
+            &quiet,
+            &common::embed_cache(),
+        )
+        .unwrap()
+        .0
     })
 }
 

@@ -9,32 +9,18 @@ use kefu_server::proto::{
     AskRequest, EmbedRequest, FilterClause, InfoRequest, ReloadRequest, SearchRequest, Vector, search_request,
 };
 use kefu_server::{Config, Running};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use tonic::Code;
 use tonic::transport::Channel;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
 
-fn model_path() -> PathBuf {
-    kefu_engine::embed::ModelDir::resolve_in(&repo())
-}
+use common::{corpus, model_path, repo};
 
 fn encoder() -> &'static BertEncoder {
     static E: OnceLock<BertEncoder> = OnceLock::new();
     E.get_or_init(|| BertEncoder::from_dir(&model_path()).expect("run `make model` first"))
-}
-
-fn corpus() -> &'static Corpus {
-    static C: OnceLock<Corpus> = OnceLock::new();
-    C.get_or_init(|| {
-        let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
-            .unwrap()
-            .articles;
-        Corpus::embed(articles, encoder(), 32, "datasets/kb.jsonl", &|_, _, _| {}).unwrap()
-    })
 }
 
 /// A fresh index root with one built version.

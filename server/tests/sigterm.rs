@@ -1,5 +1,7 @@
 //! The kefu-server binary: starts from flags, serves, and exits 0 on SIGTERM after draining.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +22,15 @@ fn binary_serves_and_exits_cleanly_on_sigterm() {
     let articles = kefu_engine::kb::import_file(&repo.join("datasets/kb.jsonl"), false)
         .unwrap()
         .articles;
-    let corpus = kefu_engine::index::Corpus::embed(articles, &enc, 32, "kb", &|_, _, _| {}).unwrap();
+    let (corpus, _) = kefu_engine::index::Corpus::embed_via_cache_dir(
+        articles,
+        &enc,
+        32,
+        "kb",
+        &|_, _, _| {},
+        &common::embed_cache(),
+    )
+    .unwrap();
     kefu_engine::index::build_version(root.path(), &corpus, &Default::default(), &|_, _, _| {}).unwrap();
 
     let (grpc, http) = free_ports();

@@ -49,6 +49,15 @@ pub struct BuildArgs {
     /// (`#` comments skipped); the calibration counts each as an out-of-scope example.
     #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
     out_of_scope: Option<PathBuf>,
+    /// Folder keeping computed vectors by text and model: a rebuild embeds only the
+    /// sample questions that changed (created if missing; a damaged file is ignored).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KEFU_EMBED_CACHE",
+        conflicts_with = "synthetic"
+    )]
+    embed_cache: Option<PathBuf>,
 }
 
 /// `--m` is checked by the engine's own rule, so the CLI and a build refuse the same values.
@@ -111,13 +120,39 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
             report.articles.len(),
             kb.display()
         );
-        Corpus::embed(
-            report.articles,
-            &encoder,
-            params.embed_batch,
-            &kb.display().to_string(),
-            &bars.callback(),
-        )?
+        let source = kb.display().to_string();
+        match &a.embed_cache {
+            None => Corpus::embed(
+                report.articles,
+                &encoder,
+                params.embed_batch,
+                &source,
+                &bars.callback(),
+            )?,
+            Some(dir) => {
+                let (corpus, stats) = Corpus::embed_via_cache_dir(
+                    report.articles,
+                    &encoder,
+                    params.embed_batch,
+                    &source,
+                    &bars.callback(),
+                    dir,
+                )?;
+                match stats {
+                    Some(s) => eprintln!(
+                        "kefu: embedding cache {}: {} questions reused, {} embedded",
+                        dir.display(),
+                        s.hits,
+                        s.added
+                    ),
+                    None => eprintln!(
+                        "kefu: embedding cache {} unusable, embedded every question",
+                        dir.display()
+                    ),
+                }
+                corpus
+            }
+        }
     };
     let dir = build_version(&a.out, &corpus, &params, &bars.callback())?;
     bars.finish();

@@ -248,6 +248,79 @@ fn build_query_inspect_verify_round_trip() {
 }
 
 #[test]
+fn a_rebuild_reuses_cached_vectors_and_a_damaged_cache_is_only_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kb, cache) = (dir.path().join("kb.jsonl"), dir.path().join("cache"));
+    let article =
+        |id: &str, qs: &str| format!("{{\"id\":\"{id}\",\"answer\":\"About {id}.\",\"questions\":[{qs}]}}\n");
+    let first = article("ship", "\"where is my parcel\",\"tracking number\"")
+        + &article("pay", "\"can I pay by card\",\"PayPal accepted?\"");
+    std::fs::write(&kb, &first).unwrap();
+    let said = |name: &str| {
+        let idx = dir.path().join(name);
+        let out = common::kefu_with_cache(
+            &[
+                "build",
+                "--kb",
+                kb.to_str().unwrap(),
+                "--out",
+                idx.to_str().unwrap(),
+            ],
+            &cache,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    // (reused, embedded) as the build reports them.
+    let counts = |name: &str| -> (usize, usize) {
+        let err = said(name);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("kefu: embedding cache "))
+            .and_then(|l| l.rsplit_once(": "))
+            .unwrap_or_else(|| panic!("{err}"))
+            .1;
+        let n: Vec<usize> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (n[0], n[1])
+    };
+    let (reused, n) = counts("a");
+    assert_eq!(reused, 0);
+    assert!(n >= 4, "every question is embedded once: {n}");
+    assert_eq!(counts("b"), (n, 0));
+    let export = |name: &str| {
+        let out_file = dir.path().join(format!("{name}.npy"));
+        let idx = dir.path().join(name);
+        let out = kefu(&[
+            "export",
+            idx.to_str().unwrap(),
+            "--out",
+            out_file.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        std::fs::read(out_file).unwrap()
+    };
+    assert_eq!(export("a"), export("b"), "cached vectors are the embedded ones");
+
+    std::fs::write(&kb, first + &article("duty", "\"who pays import duty\"")).unwrap();
+    let (reused, added) = counts("c");
+    assert_eq!(reused, n, "the unchanged questions come from the cache");
+    assert!(added >= 1);
+
+    let file = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    // A damaged cache is reported and ignored, never an error; the build rewrites it.
+    let err = said("d");
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert_eq!(counts("e"), (n + added, 0), "the cache was rewritten whole");
+}
+
+#[test]
 fn bad_kb_line_is_named_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let kb = dir.path().join("kb.jsonl");

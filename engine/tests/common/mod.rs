@@ -18,6 +18,12 @@ pub fn encoder() -> &'static BertEncoder {
     })
 }
 
+/// Where the test binaries share embedded texts (kefu_engine::embed::EmbedCache): the sample
+/// KB is embedded once per model for the whole suite, not once per binary.
+pub fn embed_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("embed-cache")
+}
+
 /// The sample knowledge base shipped in datasets/.
 pub fn sample_kb() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/kb.jsonl")

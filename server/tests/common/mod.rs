@@ -18,6 +18,12 @@ pub fn model_path() -> PathBuf {
     kefu_engine::embed::ModelDir::resolve_in(&repo())
 }
 
+/// Where the test binaries share embedded texts (kefu_engine::embed::EmbedCache): the sample
+/// KB is embedded once per model for the whole suite, not once per binary.
+pub fn embed_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("embed-cache")
+}
+
 /// The sample KB, embedded once per test binary.
 pub fn corpus() -> &'static Corpus {
     static C: OnceLock<Corpus> = OnceLock::new();
@@ -26,7 +32,16 @@ pub fn corpus() -> &'static Corpus {
         let articles = import_file(&repo().join("datasets/kb.jsonl"), false)
             .unwrap()
             .articles;
-        Corpus::embed(articles, &enc, 32, "datasets/kb.jsonl", &|_, _, _| {}).unwrap()
+        Corpus::embed_via_cache_dir(
+            articles,
+            &enc,
+            32,
+            "datasets/kb.jsonl",
+            &|_, _, _| {},
+            &embed_cache(),
+        )
+        .unwrap()
+        .0
     })
 }
 
