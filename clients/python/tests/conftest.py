@@ -75,7 +75,9 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("kefu")
     index = root / "index"
     build = subprocess.run(
-        [kefu, "build", "--kb", str(REPO / "datasets" / "kb.jsonl"), "--out", str(index), "--model", str(MODEL)],
+        # The cache `cargo test` fills (target/tmp/embed-cache): the KB is not embedded again.
+        [kefu, "build", "--kb", str(REPO / "datasets" / "kb.jsonl"), "--out", str(index), "--model", str(MODEL),
+         "--embed-cache", str(BIN_DIR.parent / "tmp" / "embed-cache")],
         env=_env(),
         capture_output=True,
         text=True,
