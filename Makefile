@@ -46,7 +46,7 @@ build: ## debug build of every crate
 release: ## optimised binaries in target/release
 	$(CARGO) build --release --workspace
 
-bench: model ## criterion benches: embed, search (builds a 100k synthetic index), route
+bench: model ## criterion benches: embed, search (builds a 100k synthetic index), route, rank
 	$(CARGO) bench -p kefu-bench
 
 PEERS_ARGS ?=

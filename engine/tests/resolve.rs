@@ -114,6 +114,14 @@ fn calibration_is_stored_in_the_manifest() {
     // The test model is English-only: an article's translations are not each other's
     // nearest samples, so the centroid stays in the matched locale.
     assert_eq!(c.scoring, Scoring::DEFAULT);
+    assert!(
+        c.scoring.head > 0.0,
+        "the article discriminant is part of the stored scoring"
+    );
+    assert!(
+        desk().head().is_some(),
+        "a KB of many samples per article gets one"
+    );
     assert!(c.cross_lingual.is_some_and(|x| x < 0.5), "{:?}", c.cross_lingual);
     let en = c
         .by_locale

@@ -16,6 +16,7 @@
 //! - [`filter_cache`] — the points each filter admits, bounded in bytes (LRU)
 //! - [`graph`] — the flat graph layout, reachability and orphan repair
 //! - [`groups`] — points per article and each point's locale, for article scoring
+//! - [`head`] — a linear discriminant over articles, fitted from the vectors at first use
 //! - [`simd`] — the dot-product kernels
 //! - [`synth`] — clustered synthetic corpora for recall and latency at scale
 
@@ -28,6 +29,7 @@ pub mod format;
 pub mod graph;
 mod graph_file;
 pub mod groups;
+pub mod head;
 pub mod hnsw_build;
 mod payload;
 mod points;

@@ -9,6 +9,7 @@ use super::format::*;
 use super::graph::GraphRef;
 use super::graph_file::GraphFile;
 use super::groups::PointGroups;
+use super::head::ArticleHead;
 use super::payload::PayloadStore;
 use super::points::PointFiles;
 use super::postings::Postings;
@@ -31,6 +32,7 @@ pub struct Index {
     pub(crate) postings: Postings,
     by_id: OnceLock<HashMap<String, u32>>,
     groups: OnceLock<PointGroups>,
+    head: OnceLock<Option<ArticleHead>>,
 }
 
 impl Index {
@@ -100,6 +102,7 @@ impl Index {
             manifest,
             by_id: OnceLock::new(),
             groups: OnceLock::new(),
+            head: OnceLock::new(),
         })
     }
 
@@ -141,6 +144,14 @@ impl Index {
     /// Points grouped per article, and each point's locale (derived once, on first use).
     pub(crate) fn groups(&self) -> &PointGroups {
         self.groups.get_or_init(|| PointGroups::derive(self))
+    }
+
+    /// The version's article discriminant, fitted from its vectors at first use
+    /// (`None` when it has nothing to discriminate): [`ArticleHead`].
+    pub fn head(&self) -> Option<&ArticleHead> {
+        self.head
+            .get_or_init(|| ArticleHead::fit(&self.vectors(), self.point_article(), self.article_count()))
+            .as_ref()
     }
 
     /// Each point's article (index into the payload store), so exported vectors keep their owner.

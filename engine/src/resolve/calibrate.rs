@@ -15,7 +15,7 @@
 //! precision, with out-of-scope traffic weighted to an assumed share.
 
 use super::confidence::{Calibration, CurvePoint, Features, Fit, Logistic};
-use super::rank::{Scoring, rank};
+use super::rank::{Scoring, rank_holding_out};
 use crate::index::groups::NO_LOCALE;
 use crate::index::{Index, IndexError};
 use std::collections::BTreeMap;
@@ -240,12 +240,13 @@ fn held_out_examples(
     let mut examples = Vec::new();
     let mut run = |q: &[f32],
                    excluded: &dyn Fn(u32) -> bool,
+                   held_out: Option<u32>,
                    truth: Option<u32>,
                    locale: Option<u16>|
      -> Result<(), IndexError> {
         let accept = |p: u32| !excluded(p);
         let hits = index.search_where(q, params.candidates, params.ef, &accept)?;
-        let ranked = rank(index, q, &hits, &params.scoring, &accept);
+        let ranked = rank_holding_out(index, q, &hits, &params.scoring, &accept, held_out);
         if let Some(features) = Features::of(&ranked) {
             examples.push(Example {
                 features,
@@ -257,8 +258,15 @@ fn held_out_examples(
         }
         Ok(())
     };
+    // The query is a sample of the index: the article discriminant leaves it out too.
     let mut push = |query: u32, excluded: &dyn Fn(u32) -> bool, truth: Option<u32>| {
-        run(vectors.row(query), excluded, truth, Some(groups.locale_id(query)))
+        run(
+            vectors.row(query),
+            excluded,
+            Some(query),
+            truth,
+            Some(groups.locale_id(query)),
+        )
     };
     // Held-out questions: points of articles that keep at least one other sample.
     let step = n.div_ceil(params.max_questions.max(1)).max(1);
@@ -298,7 +306,7 @@ fn held_out_examples(
         }
     }
     for q in logged_out_of_scope {
-        run(q, &|_| false, None, None)?;
+        run(q, &|_| false, None, None, None)?;
     }
     Ok(examples)
 }

@@ -17,8 +17,10 @@
 //! another (`across_locales`, measured per index at calibration): then the
 //! variants' mean is a better prototype of the article than any one language's,
 //! while an English-only model scores other languages meaninglessly
-//! (docs/quality.md). With `weights = [1, 0, 0]` and `λ = 0` this is plain 1-NN,
-//! kept as the baseline.
+//! (docs/quality.md). On top, `score += β · logit` of the article discriminant
+//! ([`crate::index::head`]: the article's samples as a Gaussian class with the
+//! KB's pooled spread). With `weights = [1, 0, 0]`, `λ = 0` and `β = 0` this is plain
+//! 1-NN, kept as the baseline.
 //! The defaults were chosen by measurement (docs/quality.md).
 
 use crate::index::groups::PointGroups;
@@ -37,6 +39,10 @@ pub struct Scoring {
     /// Whether the samples of every locale count, not only the best match's locale.
     #[serde(default)]
     pub across_locales: bool,
+    /// Weight β of the article discriminant's logit added to the score
+    /// ([`crate::index::head`]); 0 (and absent in older manifests) leaves it out.
+    #[serde(default)]
+    pub head: f32,
 }
 
 impl Scoring {
@@ -45,6 +51,7 @@ impl Scoring {
         weights: [1.0, 0.0, 0.0],
         centroid: 0.0,
         across_locales: false,
+        head: 0.0,
     };
     /// kefu's default: the best match blended evenly with the centroid of the article's
     /// samples (measured against the alternatives: docs/quality.md).
@@ -52,9 +59,10 @@ impl Scoring {
         weights: [1.0, 0.0, 0.0],
         centroid: 0.5,
         across_locales: false,
+        head: 0.01,
     };
 
-    /// Parses a `--scoring` value: `1nn`, `default`, or `w1,w2,w3,λ`.
+    /// Parses a `--scoring` value: `1nn`, `default`, or `w1,w2,w3,λ[,β]`.
     pub fn parse(s: &str) -> Result<Scoring, String> {
         match s.trim() {
             "1nn" | "1-nn" | "one-nn" => return Ok(Self::ONE_NN),
@@ -66,20 +74,25 @@ impl Scoring {
             .map(|p| p.trim().parse::<f32>())
             .collect::<Result<_, _>>()
             .map_err(|e| format!("scoring {s:?}: {e}"))?;
-        let [a, b, c, l] = parts[..] else {
-            return Err(format!(
-                "scoring {s:?}: expected `1nn`, `default` or four numbers w1,w2,w3,λ"
-            ));
+        let (a, b, c, l, h) = match parts[..] {
+            [a, b, c, l] => (a, b, c, l, 0.0),
+            [a, b, c, l, h] => (a, b, c, l, h),
+            _ => {
+                return Err(format!(
+                    "scoring {s:?}: expected `1nn`, `default`, or w1,w2,w3,λ with an optional head weight β"
+                ));
+            }
         };
-        if !(0.0..=1.0).contains(&l) || a <= 0.0 || b < 0.0 || c < 0.0 {
+        if !(0.0..=1.0).contains(&l) || a <= 0.0 || b < 0.0 || c < 0.0 || !(0.0..=1.0).contains(&h) {
             return Err(format!(
-                "scoring {s:?}: weights must be ≥ 0 (w1 > 0) and λ in [0, 1]"
+                "scoring {s:?}: weights must be ≥ 0 (w1 > 0), λ in [0, 1] and β in [0, 1]"
             ));
         }
         Ok(Scoring {
             weights: [a, b, c],
             centroid: l,
             across_locales: false,
+            head: h,
         })
     }
 
@@ -94,10 +107,15 @@ impl Scoring {
         } else {
             ""
         };
-        if b == 0.0 && c == 0.0 {
-            format!("best match + centroid {}{locales}", self.centroid)
+        let head = if self.head > 0.0 {
+            format!(" + article head {}", self.head)
         } else {
-            format!("top3({a},{b},{c}) + centroid {}{locales}", self.centroid)
+            String::new()
+        };
+        if b == 0.0 && c == 0.0 {
+            format!("best match + centroid {}{locales}{head}", self.centroid)
+        } else {
+            format!("top3({a},{b},{c}) + centroid {}{locales}{head}", self.centroid)
         }
     }
 }
@@ -121,7 +139,8 @@ pub struct ArticleScore {
 }
 
 /// Rescores 1-NN candidate hits with each article's samples (in the best match's
-/// locale, or all: [`Scoring::across_locales`]) that `admits` accepts; best first.
+/// locale, or all: [`Scoring::across_locales`]) that `admits` accepts, plus the
+/// article discriminant's logit ([`Scoring::head`]); best first.
 pub fn rank(
     index: &Index,
     query: &[f32],
@@ -129,17 +148,44 @@ pub fn rank(
     scoring: &Scoring,
     admits: &dyn Fn(u32) -> bool,
 ) -> Vec<ArticleScore> {
+    rank_holding_out(index, query, candidates, scoring, admits, None)
+}
+
+/// [`rank`] for a query that is the index's own sample `held_out` (calibration): the
+/// discriminant scores its article as if that sample had not been fitted.
+pub fn rank_holding_out(
+    index: &Index,
+    query: &[f32],
+    candidates: &[Hit],
+    scoring: &Scoring,
+    admits: &dyn Fn(u32) -> bool,
+    held_out: Option<u32>,
+) -> Vec<ArticleScore> {
     let vectors = index.vectors();
     let groups = index.groups();
+    let head = (scoring.head > 0.0).then(|| index.head()).flatten();
+    let held = held_out.and_then(|p| Some((index.point_article().get(p as usize)?, p)));
     // One centroid buffer for all candidates: no allocation per article.
     let mut sum = vec![0f32; vectors.dim];
     let mut out: Vec<ArticleScore> = candidates
         .iter()
-        .map(|h| ArticleScore {
-            article: h.article,
-            score: score_article(&vectors, groups, query, h, scoring, admits, &mut sum),
-            best: h.score,
-            best_point: h.point,
+        .map(|h| {
+            let mut score = score_article(&vectors, groups, query, h, scoring, admits, &mut sum);
+            if let Some(head) = head {
+                score += scoring.head
+                    * match held {
+                        Some((&a, p)) if a == h.article && (p as usize) < vectors.len() => {
+                            head.logit_without(a, query, vectors.row(p))
+                        }
+                        _ => head.logit(h.article, query),
+                    };
+            }
+            ArticleScore {
+                article: h.article,
+                score,
+                best: h.score,
+                best_point: h.point,
+            }
         })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.article.cmp(&b.article)));
@@ -196,4 +242,28 @@ fn score_article(
     let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt();
     let cent = if norm > 0.0 { centroid_dot / norm } else { top };
     (1.0 - scoring.centroid) * top + scoring.centroid * cent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifth_number_is_the_discriminant_weight() {
+        assert_eq!(Scoring::parse("1,0,0,0.5").unwrap().head, 0.0);
+        let s = Scoring::parse("1,0,0,0.5,0.01").unwrap();
+        assert_eq!((s.centroid, s.head), (0.5, 0.01));
+        assert!(s.name().ends_with("+ article head 0.01"), "{}", s.name());
+        assert!(Scoring::parse("1,0,0,0.5,2").unwrap_err().contains("β in [0, 1]"));
+        assert!(
+            Scoring::parse("1,0")
+                .unwrap_err()
+                .contains("optional head weight")
+        );
+        assert_eq!(Scoring::ONE_NN.head, 0.0, "the baseline stays plain 1-NN");
+        // A manifest written before the discriminant scores without it.
+        let old: Scoring =
+            serde_json::from_str(r#"{"weights":[1,0,0],"centroid":0.5,"across_locales":true}"#).unwrap();
+        assert_eq!(old.head, 0.0);
+    }
 }
