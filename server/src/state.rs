@@ -147,8 +147,7 @@ impl AppState {
         tracing::info!(model = %model.space.name, encoder = %config.encoder, precision = %config.precision, "encoder loaded");
         let index = Index::open(&config.index)?;
         check_model(&index, &model).map_err(StartError::Mismatch)?;
-        // Fitted now rather than on the first customer's question.
-        index.head();
+        kefu_engine::resolve::rank::prepare(&index);
         // A version directory given directly: its parent is the root Reload looks in.
         let index_root = IndexRoot::containing(&config.index);
         let metrics = Arc::new(Metrics::new());
@@ -251,7 +250,7 @@ impl AppState {
             reason,
             serving: serving.clone(),
         })?;
-        index.head();
+        kefu_engine::resolve::rank::prepare(&index);
         let to = index.manifest().version.clone();
         self.index.store(Arc::new(index));
         self.publish_index_metrics(Some(&serving));

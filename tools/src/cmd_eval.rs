@@ -33,7 +33,8 @@ pub struct EvalArgs {
     /// for the same precision kefu reached (a generous baseline).
     #[arg(long)]
     baseline: bool,
-    /// Re-calibrate in memory with this article scoring (`1nn`, `default`, or w1,w2,w3,λ).
+    /// Re-calibrate in memory with this article scoring: `1nn`, `default`, or w1,w2,w3,λ[,β]
+    /// (β, the article discriminant's weight, is 0 when left out; `default` is 1,0,0,0.5,0.01).
     #[arg(long)]
     scoring: Option<String>,
     /// Re-calibrate in memory for this target precision.

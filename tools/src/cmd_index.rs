@@ -50,13 +50,9 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
     out_of_scope: Option<PathBuf>,
     /// Folder keeping computed vectors by text and model: a rebuild embeds only the
-    /// sample questions that changed (created if missing; a damaged file is ignored).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "KEFU_EMBED_CACHE",
-        conflicts_with = "synthetic"
-    )]
+    /// sample questions that changed (created if missing; a damaged file is ignored;
+    /// unused with --synthetic, where nothing is embedded).
+    #[arg(long, value_name = "DIR", env = "KEFU_EMBED_CACHE")]
     embed_cache: Option<PathBuf>,
 }
 

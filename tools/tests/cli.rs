@@ -321,6 +321,20 @@ fn a_rebuild_reuses_cached_vectors_and_a_damaged_cache_is_only_ignored() {
 }
 
 #[test]
+fn a_synthetic_build_ignores_the_embedding_cache_setting() {
+    // `kefu()` exports KEFU_EMBED_CACHE, as a user who set it in their shell would.
+    let dir = tempfile::tempdir().unwrap();
+    let out = kefu(&[
+        "build",
+        "--synthetic",
+        "300",
+        "--out",
+        dir.path().join("syn").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
 fn bad_kb_line_is_named_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let kb = dir.path().join("kb.jsonl");

@@ -16,7 +16,9 @@
 //!
 //! A cache is disposable: a missing, damaged or foreign file is logged and treated as
 //! empty — it never stops a build. Saving writes a temporary file and renames it over the
-//! old one, so a reader sees the whole old file or the whole new one.
+//! old one, so a reader sees the whole old file or the whole new one; of two builds
+//! saving at once the last one's file stays (the other's new vectors are embedded again
+//! next time).
 //!
 //! The key is the weights' checksum and precision: a model folder whose tokenizer or
 //! prompts change without its weights needs its cache file removed.
@@ -29,7 +31,8 @@ use std::path::{Path, PathBuf};
 
 /// First bytes of a cache file: the format and its version.
 pub const MAGIC: &[u8; 8] = b"KEFUVEC1";
-/// Size a cache file may reach; a save past it keeps only the vectors this run used.
+/// Size a cache file may reach, read or written: past it a save keeps only the vectors
+/// this run used, and is skipped (with a warning) when even those do not fit.
 pub const MAX_CACHE_BYTES: u64 = 512 << 20;
 
 const HEADER: usize = 8 + 4 + 8;
@@ -131,7 +134,7 @@ impl EmbedCache {
         let bytes = match std::fs::metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e.to_string()),
-            Ok(m) if m.len() > MAX_CACHE_BYTES * 2 => {
+            Ok(m) if m.len() > MAX_CACHE_BYTES => {
                 return Err(format!("{} bytes is larger than any cache kefu writes", m.len()));
             }
             Ok(_) => std::fs::read(&self.path).map_err(|e| e.to_string())?,
@@ -207,16 +210,25 @@ impl EmbedCache {
     }
 
     /// Writes the cache when it gained vectors: every row, or only the rows this run
-    /// used when all of them would pass [`MAX_CACHE_BYTES`].
+    /// used when all of them would pass [`MAX_CACHE_BYTES`]; nothing when even those
+    /// would (a file no later run could read is not worth writing).
     pub fn save(&self) -> Result<(), CacheError> {
         if self.added == 0 {
             return Ok(());
         }
         let row_bytes = (KEY + 4 * self.dim) as u64;
-        let all = HEADER as u64 + 4 + row_bytes * self.keys.len() as u64;
+        let size = |rows: usize| HEADER as u64 + 4 + row_bytes * rows as u64;
         let keep: Vec<usize> = (0..self.keys.len())
-            .filter(|&i| all <= MAX_CACHE_BYTES || self.used[i])
+            .filter(|&i| size(self.keys.len()) <= MAX_CACHE_BYTES || self.used[i])
             .collect();
+        if size(keep.len()) > MAX_CACHE_BYTES {
+            tracing::warn!(
+                path = %self.path.display(),
+                rows = keep.len(),
+                "embedding cache not saved: this build's vectors alone pass {MAX_CACHE_BYTES} bytes"
+            );
+            return Ok(());
+        }
         let mut buf = Vec::with_capacity(HEADER + 4 + keep.len() * row_bytes as usize);
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&(self.dim as u32).to_le_bytes());
@@ -237,6 +249,13 @@ impl EmbedCache {
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        // Readable by the other users of a shared cache, as a plain file would be.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::Permissions::from_mode(0o644);
+            tmp.as_file().set_permissions(mode).map_err(io)?;
+        }
         tmp.write_all(&buf).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(&self.path).map_err(|e| io(e.error))?;

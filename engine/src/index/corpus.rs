@@ -101,6 +101,9 @@ impl Corpus {
             done += chunk.len() as u64;
             progress(Stage::Embed, done, total);
         }
+        if order.is_empty() {
+            progress(Stage::Embed, total, total);
+        }
         Ok(Self {
             dim,
             vectors,

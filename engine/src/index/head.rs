@@ -22,8 +22,11 @@ use super::search::Vectors;
 
 /// Shrinkage α of the scatter towards the identity (measured: docs/quality.md).
 pub const SHRINK: f64 = 1.0;
-/// Most articles a head is derived for: it holds two `articles × dim` matrices.
-pub const MAX_HEAD_ARTICLES: usize = 20_000;
+/// Widest vectors a head is derived for: it holds a `dim × dim` factor.
+pub const MAX_HEAD_DIM: usize = 1024;
+/// Largest `articles × dim²` a head is derived for: one solve per article costs `dim²`,
+/// so this bounds the fit to seconds (13 500 articles at 384 dimensions).
+pub const MAX_HEAD_WORK: usize = 2_000_000_000;
 /// Most points the scatter is estimated from (evenly strided beyond that).
 pub const MAX_SCATTER_POINTS: usize = 20_000;
 /// Points whose logit spread sets the scale `s`.
@@ -46,10 +49,12 @@ pub struct ArticleHead {
 
 impl ArticleHead {
     /// Fits the head; `None` when there is nothing to discriminate (fewer than two
-    /// articles, no article with two samples, too many articles, or no spread).
+    /// articles, no article with two samples, no spread) or it would cost too much
+    /// ([`MAX_HEAD_DIM`], [`MAX_HEAD_WORK`]).
     pub fn fit(vectors: &Vectors, point_article: &[u32], articles: usize) -> Option<Self> {
         let (dim, n) = (vectors.dim, vectors.len().min(point_article.len()));
-        if !(2..=MAX_HEAD_ARTICLES).contains(&articles) || n == 0 || dim == 0 {
+        let work = articles.saturating_mul(dim).saturating_mul(dim);
+        if articles < 2 || n == 0 || dim == 0 || dim > MAX_HEAD_DIM || work > MAX_HEAD_WORK {
             return None;
         }
         let mut sum = vec![0f64; articles * dim];
@@ -310,6 +315,9 @@ mod tests {
         );
         assert!(ArticleHead::fit(&v, &[0, 0, 0], 1).is_none(), "one article");
         assert!(ArticleHead::fit(&v, &[0, 0, 1], 2).is_none(), "no spread");
-        assert!(ArticleHead::fit(&v, &[0, 0, 1], MAX_HEAD_ARTICLES + 1).is_none());
+        assert!(
+            ArticleHead::fit(&v, &[0, 0, 1], MAX_HEAD_WORK / 16 + 1).is_none(),
+            "too much work"
+        );
     }
 }

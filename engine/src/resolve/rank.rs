@@ -126,6 +126,16 @@ impl Default for Scoring {
     }
 }
 
+/// Derives what ranking `index` by its stored scoring needs — the article groups, and
+/// the discriminant when that scoring weighs it — so no customer's question pays for it.
+pub fn prepare(index: &Index) {
+    index.groups();
+    let stored = index.manifest().calibration.as_ref().map(|c| c.scoring);
+    if stored.unwrap_or_default().head > 0.0 {
+        index.head();
+    }
+}
+
 /// One candidate article with its combined score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ArticleScore {
