@@ -7,6 +7,7 @@
 //! its samples the centre plus noise), built as a real index version.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use kefu_bench::Rng;
 use kefu_engine::embed::ModelId;
 use kefu_engine::index::{BuildParams, Corpus, Index, build_version};
 use kefu_engine::resolve::Scoring;
@@ -18,27 +19,6 @@ const DIM: usize = 384;
 const ARTICLES: usize = 2_000;
 const SAMPLES: usize = 20;
 const QUERIES: usize = 1_000;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn noise(&mut self) -> f32 {
-        (self.next() % 2001) as f32 / 1000.0 - 1.0
-    }
-    /// `centre` plus noise of size `spread`, unit length.
-    fn near(&mut self, centre: &[f32], spread: f32) -> Vec<f32> {
-        let mut v: Vec<f32> = centre.iter().map(|c| c + spread * self.noise()).collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= n);
-        v
-    }
-}
 
 fn rank_bench(c: &mut Criterion) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);

@@ -5,6 +5,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hdrhistogram::Histogram;
+use kefu_bench::Rng;
 use kefu_engine::route::{AgentSpec, Presence, Router, RouterConfig, SkillNeed, Ticket, Tier};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -15,25 +16,9 @@ const SKILLS: usize = 100;
 const LANGS: [&str; 8] = ["en", "zh", "es", "de", "fr", "pt", "ja", "ar"];
 const DIM: usize = 384;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..DIM)
-            .map(|_| (self.next() % 2001) as f32 / 1000.0 - 1.0)
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= n);
-        v
-    }
+/// A random unit vector: an agent's expertise or a ticket's text.
+fn unit(rng: &mut Rng) -> Vec<f32> {
+    rng.near(&[0.0; DIM], 1.0)
 }
 
 fn desk(rng: &mut Rng) -> Router {
@@ -60,7 +45,7 @@ fn desk(rng: &mut Rng) -> Router {
             translation: i.is_multiple_of(10),
         };
         let id = spec.id.clone();
-        r.upsert_agent(spec, Some(rng.unit()), 1).unwrap();
+        r.upsert_agent(spec, Some(unit(rng)), 1).unwrap();
         r.set_presence(
             &id,
             if i.is_multiple_of(4) {
@@ -89,7 +74,7 @@ fn tickets(rng: &mut Rng, n: usize) -> Vec<Ticket> {
             channel: if i.is_multiple_of(3) { "email" } else { "chat" }.to_string(),
             category: String::new(),
             text: String::new(),
-            vector: Some(rng.unit()),
+            vector: Some(unit(rng)),
             required: vec![SkillNeed {
                 skill: format!("skill-{:02}", rng.below(SKILLS)),
                 min_level: 1 + rng.below(3) as u8,

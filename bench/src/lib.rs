@@ -38,3 +38,35 @@ pub fn rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// A small deterministic xorshift generator: every bench run draws the same data.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform below `n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Uniform in [-1, 1], in steps of 0.001.
+    pub fn signed(&mut self) -> f32 {
+        (self.next_u64() % 2001) as f32 / 1000.0 - 1.0
+    }
+
+    /// `centre` plus `spread` × noise in each component, at unit length (a random
+    /// direction when `centre` is zero).
+    pub fn near(&mut self, centre: &[f32], spread: f32) -> Vec<f32> {
+        let mut v: Vec<f32> = centre.iter().map(|c| c + spread * self.signed()).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    }
+}
