@@ -12,7 +12,7 @@
 //!
 //! where `s` is the typical spread of one sample's logits across articles, so the
 //! logit is comparable between indexes and blends with cosine scores at a fixed
-//! weight ([`super::super::resolve::Scoring::head`]). Fitting is closed form (one
+//! weight ([`crate::resolve::Scoring::head`]). Fitting is closed form (one
 //! Cholesky factorisation) and runs once per opened version, at first use; the
 //! calibration asks for the logit *without* a held-out sample
 //! ([`ArticleHead::logit_without`]), so its held-out questions stay held out.
@@ -108,7 +108,7 @@ impl ArticleHead {
         for i in 0..dim {
             s[i * dim + i] += ridge;
         }
-        let chol = cholesky(&mut s, dim)?;
+        let chol = cholesky(&s, dim)?;
 
         let mut pm = vec![0f32; articles * dim];
         let mut half = vec![0f32; articles];
@@ -186,9 +186,9 @@ impl ArticleHead {
     }
 }
 
-/// In-place Cholesky of a symmetric positive-definite matrix given by its lower
+/// Cholesky of a symmetric positive-definite matrix given by its lower
 /// triangle; returns the lower factor, or `None` when it is not positive definite.
-fn cholesky(s: &mut [f64], dim: usize) -> Option<Vec<f64>> {
+fn cholesky(s: &[f64], dim: usize) -> Option<Vec<f64>> {
     let mut l = vec![0f64; dim * dim];
     for i in 0..dim {
         for j in 0..=i {
