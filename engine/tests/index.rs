@@ -125,11 +125,15 @@ fn hits_are_one_per_article_and_carry_the_matched_question() {
 #[test]
 fn filters_return_only_matching_articles() {
     let index = shared();
-    let f = Filter::new().with(Field::Locale, ["fr"]);
+    let f = Filter::new()
+        .with(Field::Locale, ["fr"])
+        .with(Field::Market, ["CN"])
+        .with(Field::Category, ["warranty"]);
     let mut got = ask(index, "Do I have to pay customs duty?", 5, Some(&f));
-    // Only two articles have a French variant: both, and nothing else, even though k = 5.
+    // Only three French warranty articles serve China: all three, and nothing else, even
+    // though k = 5 and none is about customs.
     got.sort();
-    assert_eq!(got, vec!["pay-001", "ship-002"]);
+    assert_eq!(got, vec!["war-004", "war-009", "war-013"]);
 
     let f = Filter::new()
         .with(Field::Market, ["GCC"])

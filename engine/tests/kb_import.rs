@@ -156,17 +156,18 @@ fn unknown_extension_and_empty_file_are_errors() {
 }
 
 #[test]
-fn sample_kb_has_variants_in_four_languages() {
+fn sample_kb_answers_in_ten_languages() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/kb.jsonl");
     let r = import_file(&path, false).unwrap();
     assert!(r.articles.len() >= 150, "{}", r.articles.len());
     for a in &r.articles {
-        for l in ["es", "de", "zh"] {
+        for l in ["es", "de", "zh", "fr", "pt", "ar", "ja", "ru", "tr"] {
             let v = a
                 .variants
                 .get(l)
                 .unwrap_or_else(|| panic!("{} has no {l} variant", a.id));
             assert!(v.questions.len() >= 3, "{} {l}", a.id);
+            assert!(!v.answer.is_empty() && v.title.is_some(), "{} {l}", a.id);
         }
         assert!(a.questions.len() >= 3, "{}", a.id);
     }

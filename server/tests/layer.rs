@@ -21,13 +21,17 @@ use tonic::transport::Channel;
 
 mod common;
 
-/// Messages larger than this are refused by this test's server.
-const MAX_MESSAGE: usize = 64 * 1024;
+/// Messages larger than this are refused by this test's server (Info's reply carries the
+/// manifest, ~100 KiB for the ten-language sample KB, so it must fit).
+const MAX_MESSAGE: usize = 160 * 1024;
+/// Texts one Embed call may take here: enough for a reply over `MAX_MESSAGE`.
+const MAX_BATCH: usize = 128;
 
 async fn start(max_concurrent: Option<usize>) -> (tempfile::TempDir, Running) {
     let (dir, mut c) = common::setup();
     c.metrics = Some("127.0.0.1:0".parse().unwrap());
     c.max_message_bytes = MAX_MESSAGE;
+    c.max_batch = MAX_BATCH;
     if let Some(n) = max_concurrent {
         c.max_concurrent = n;
     }
@@ -122,10 +126,10 @@ async fn every_call_is_counted_by_service_method_and_code_whatever_its_outcome()
         .unwrap_err();
     assert_eq!(big.code(), Code::ResourceExhausted, "{big:?}");
     assert!(big.message().contains("max_message_bytes"), "{}", big.message());
-    // A reply over the limit (48 vectors of 384 floats) is RESOURCE_EXHAUSTED too, not OUT_OF_RANGE.
+    // A reply over the limit (128 vectors of 384 floats) is RESOURCE_EXHAUSTED too, not OUT_OF_RANGE.
     let wide = answers
         .embed(EmbedRequest {
-            texts: vec!["refund".into(); 48],
+            texts: vec!["refund".into(); MAX_BATCH],
         })
         .await
         .unwrap_err();

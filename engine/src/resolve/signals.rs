@@ -58,6 +58,7 @@ const ASK_HUMAN: &[&str] = &[
     "hablar con alguien",
     "un agente",
     "agente humano",
+    "de carne y hueso",
     "operador",
     "asesor",
     "representante",
@@ -70,6 +71,7 @@ const ASK_HUMAN: &[&str] = &[
     "atendente",
     "pessoa real",
     "um humano",
+    "de carne e osso",
     "falar com alguém",
     "falar com alguem",
     "gerente",
@@ -379,6 +381,7 @@ mod tests {
             "müşteri temsilcisi ile görüşmek istiyorum",
             "could someone from your team look at our VAT setup?",
             "¿me puede ayudar alguien del equipo?",
+            "tem alguém de carne e osso aí?",
         ] {
             assert!(read(t).asks_for_human.is_some(), "{t}");
         }
