@@ -353,6 +353,27 @@ fn a_language_without_a_variant_gets_the_base_text_flagged() {
 }
 
 #[test]
+fn a_guessed_language_gives_way_to_the_locale_the_question_matches() {
+    // Short English, nothing declared: whatlang's best guess is another language that the
+    // KB is written in. The nearest sample is English, so the customer is served in English.
+    let question = "my parcel is stuck at customs, what do I do?";
+    let guess = language::detect(&text::normalize(question), None).unwrap();
+    assert_eq!(guess.source, LanguageSource::Guessed);
+    assert_ne!(guess.code, "en", "the test needs a wrong guess");
+    let r = resolve_with(question, None, Filter::new());
+    let lang = r.language.as_ref().unwrap();
+    assert_eq!((lang.code.as_str(), lang.source), ("en", LanguageSource::Guessed));
+    assert_eq!(r.matched_locale.as_deref(), Some("en"));
+    if let Some(a) = &r.answer {
+        assert_eq!(a.locale.as_deref(), Some("en"));
+    }
+
+    // A declared language is never second-guessed: Portuguese declared, Portuguese searched first.
+    let r = resolve_with(question, Some("pt"), Filter::new());
+    assert_eq!(r.language.as_ref().unwrap().code, "pt");
+}
+
+#[test]
 fn an_explicit_threshold_overrides_the_calibration() {
     let text = text::normalize("I forgot my password and cannot log in");
     let q = common::encoder().embed(&[&text]).unwrap().remove(0);

@@ -7,7 +7,7 @@
 
 use super::confidence::{Calibration, Fit};
 use super::decision::{Answer, Decision, Reason, Resolution};
-use super::language::Language;
+use super::language::{Language, LanguageSource};
 use super::rank::{ArticleScore, Scoring, rank};
 use super::signals;
 use crate::index::{ArticleHit, Field, Filter, Index, IndexError};
@@ -154,9 +154,29 @@ impl<'a> Answerer<'a> {
         let signals = signals::read(inquiry.text);
         let want = CANDIDATES.max(inquiry.suggestions);
 
+        // A guessed language (a short text, nothing declared) is put to the index: over
+        // every locale, the nearest sample's locale is how the customer writes. Short
+        // English guessed as Portuguese would otherwise be searched, answered and routed
+        // in Portuguese.
+        let mut language = inquiry.language.cloned();
+        let mut everywhere = None;
+        if let Some(guess) = language.as_mut().filter(|l| l.source == LanguageSource::Guessed) {
+            let all = self.rank(query, want, Some(&inquiry.filter))?;
+            let nearest = all.first().and_then(|r| self.locale_of(r.best_point));
+            if let Some(m) = nearest.filter(|m| !same_language(&guess.code, m)) {
+                guess.code = m.split(['-', '_']).next().unwrap_or(m).to_ascii_lowercase();
+            }
+            everywhere = Some(all);
+        }
+        // Every locale's ranking, reusing the one the guess was checked with.
+        let rank_everywhere = |done: Option<Vec<ArticleScore>>| match done {
+            Some(all) => Ok(all),
+            None => self.rank(query, want, Some(&inquiry.filter)),
+        };
+
         // The customer's own language first, when the index has text in it.
-        let own = inquiry
-            .language
+        let own = language
+            .as_ref()
             .filter(|_| inquiry.locale_first)
             .map(|l| l.code.as_str())
             .filter(|code| !self.index.posting(Field::Locale, code).is_empty());
@@ -173,10 +193,10 @@ impl<'a> Answerer<'a> {
                     // Not confident in their own locale: every locale competes. (The local list
                     // is never kept here: with few articles in a locale its margins are inflated.)
                     fell_back = true;
-                    self.rank(query, want, Some(&inquiry.filter))?
+                    rank_everywhere(everywhere)?
                 }
             }
-            None => self.rank(query, want, Some(&inquiry.filter))?,
+            None => rank_everywhere(everywhere)?,
         };
 
         let (conf, threshold) = self.judge(&ranked);
@@ -211,7 +231,6 @@ impl<'a> Answerer<'a> {
         };
 
         let suggestions = self.payloads(&ranked, inquiry.suggestions.max(1))?;
-        let language = inquiry.language.cloned();
         let top = suggestions.first();
         let answer = match (decision, top) {
             (Decision::Answer, Some(hit)) => Some(localized_answer(hit, language.as_ref())),

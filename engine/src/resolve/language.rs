@@ -11,7 +11,8 @@ pub enum LanguageSource {
     Detected,
     /// The customer's declared language (the text was too short, mixed or unclear).
     Declared,
-    /// Neither: detection was unsure and nothing was declared; the best guess.
+    /// Neither: detection was unsure and nothing was declared; the best guess (Resolve puts
+    /// it to the index and takes the matched sample's language instead when they differ).
     Guessed,
 }
 
