@@ -3,7 +3,7 @@
 mod common;
 
 use kefu_engine::embed::Encoder;
-use kefu_engine::index::{BuildParams, Corpus, Filter, Index, IndexError, build_version};
+use kefu_engine::index::{BuildParams, Corpus, Field, Filter, Index, IndexError, build_version};
 use kefu_engine::kb::{Article, import_file};
 use kefu_engine::resolve::{
     Answerer, CalibrationParams, Decision, Inquiry, LanguageSource, Reason, Resolution, Scoring, calibrate,
@@ -354,8 +354,8 @@ fn a_language_without_a_variant_gets_the_base_text_flagged() {
 
 #[test]
 fn a_guessed_language_gives_way_to_the_locale_the_question_matches() {
-    // Short English, nothing declared: whatlang's best guess is another language that the
-    // KB is written in. The nearest sample is English, so the customer is served in English.
+    // English that whatlang is unsure of, nothing declared: its best guess is another
+    // language the KB is written in. The nearest sample is English, so the customer is served in English.
     let question = "my parcel is stuck at customs, what do I do?";
     let guess = language::detect(&text::normalize(question), None).unwrap();
     assert_eq!(guess.source, LanguageSource::Guessed);
@@ -371,6 +371,25 @@ fn a_guessed_language_gives_way_to_the_locale_the_question_matches() {
     // A declared language is never second-guessed: Portuguese declared, Portuguese searched first.
     let r = resolve_with(question, Some("pt"), Filter::new());
     assert_eq!(r.language.as_ref().unwrap().code, "pt");
+
+    // Nor is a guess when the caller named the locales (a ranking over French samples
+    // says nothing about the customer's language): the guess stands.
+    let text = text::normalize(question);
+    let q = common::encoder().embed(&[&text]).unwrap().remove(0);
+    let r = Answerer::new(desk(), 64)
+        .resolve(
+            &q,
+            &Inquiry {
+                text: &text,
+                language: Some(&guess),
+                filter: Filter::new().with(Field::Locale, ["fr"]),
+                locale_first: false,
+                suggestions: 3,
+            },
+        )
+        .unwrap();
+    assert_eq!(r.language.as_ref().unwrap().code, guess.code);
+    assert_eq!(r.matched_locale.as_deref(), Some("fr"));
 }
 
 #[test]
@@ -419,4 +438,37 @@ fn article_scoring_sees_all_samples_of_an_article() {
     assert_eq!(blended[0].article.id, "tech-001");
     assert!((nn[0].score - blended[0].score).abs() > 1e-4);
     assert!(blended.windows(2).all(|w| w[0].score >= w[1].score));
+}
+
+#[test]
+fn locale_centring_ranks_a_real_multilingual_index() {
+    // The sample KB has ten locales, so the index derives a centring; scoring across them
+    // with it still finds the article, over thirty candidates, with finite ordered scores
+    // that differ from the uncentred ones.
+    let index = desk();
+    let centring = index.centring().expect("ten locales: a centring");
+    assert!(centring.locales() >= 10, "{}", centring.locales());
+    let across = Scoring {
+        across_locales: true,
+        ..Scoring::DEFAULT
+    };
+    let plain = Scoring {
+        centre: false,
+        ..across
+    };
+    let text = "how long does the battery of the headset last";
+    let q = common::encoder().embed(&[text]).unwrap().remove(0);
+    let centred = Answerer::new(index, 64)
+        .with_scoring(across)
+        .rank(&q, 30, None)
+        .unwrap();
+    let uncentred = Answerer::new(index, 64)
+        .with_scoring(plain)
+        .rank(&q, 30, None)
+        .unwrap();
+    assert_eq!(centred.len(), 30);
+    assert_eq!(index.article(centred[0].article).unwrap().id, "tech-001");
+    assert!(centred.iter().all(|r| r.score.is_finite()));
+    assert!(centred.windows(2).all(|w| w[0].score >= w[1].score));
+    assert!((centred[0].score - uncentred[0].score).abs() > 1e-4);
 }

@@ -18,8 +18,9 @@ pub struct Args {
     /// Fit again assuming this share of out-of-scope traffic (0 to 0.95).
     #[arg(long)]
     oos_share: Option<f32>,
-    /// Fit again with this article scoring: `1nn`, `default`, or w1,w2,w3,λ[,β]
-    /// (β, the article discriminant's weight, is 0 when left out; `default` is 1,0,0,0.5,0.01).
+    /// Fit again with this article scoring: `1nn`, `default`, or w1,w2,w3,λ[,β[,c]]
+    /// (β, the article discriminant's weight, is 0 when left out; c = 1 centres each locale
+    /// across locales, 0 when left out; `default` is 1,0,0,0.5,0.01,1).
     #[arg(long)]
     scoring: Option<String>,
     #[arg(long, default_value_t = 64)]

@@ -33,8 +33,9 @@ pub struct EvalArgs {
     /// for the same precision kefu reached (a generous baseline).
     #[arg(long)]
     baseline: bool,
-    /// Re-calibrate in memory with this article scoring: `1nn`, `default`, or w1,w2,w3,λ[,β]
-    /// (β, the article discriminant's weight, is 0 when left out; `default` is 1,0,0,0.5,0.01).
+    /// Re-calibrate in memory with this article scoring: `1nn`, `default`, or w1,w2,w3,λ[,β[,c]]
+    /// (β, the article discriminant's weight, is 0 when left out; c = 1 centres each locale
+    /// across locales, 0 when left out; `default` is 1,0,0,0.5,0.01,1).
     #[arg(long)]
     scoring: Option<String>,
     /// Re-calibrate in memory for this target precision.

@@ -74,6 +74,29 @@ impl PointGroups {
         self.locale_of.get(point as usize).copied().unwrap_or(NO_LOCALE)
     }
 
+    /// Groups from their parts (tests): each point's article and locale id.
+    #[cfg(test)]
+    pub(crate) fn from_parts(point_article: Vec<u32>, locale_of: Vec<u16>, locales: usize) -> Self {
+        let articles = point_article.iter().max().map_or(0, |&a| a as usize + 1);
+        let mut offsets = vec![0u32; articles + 1];
+        let mut points = Vec::with_capacity(point_article.len());
+        for a in 0..articles as u32 {
+            points.extend((0..point_article.len() as u32).filter(|&p| point_article[p as usize] == a));
+            offsets[a as usize + 1] = points.len() as u32;
+        }
+        Self {
+            offsets,
+            points,
+            locale_of,
+            locales: (0..locales).map(|l| format!("l{l}")).collect(),
+        }
+    }
+
+    /// How many locales the index has.
+    pub fn locale_count(&self) -> usize {
+        self.locales.len()
+    }
+
     /// The locale a locale id stands for.
     pub fn locale_name(&self, id: u16) -> Option<&str> {
         self.locales.get(id as usize).map(String::as_str)

@@ -17,10 +17,12 @@
 //! - [`graph`] — the flat graph layout, reachability and orphan repair
 //! - [`groups`] — points per article and each point's locale, for article scoring
 //! - [`head`] — a linear discriminant over articles, fitted from the vectors at first use
+//! - [`centre`] — each locale's mean taken out of multilingual vectors, derived at first use
 //! - [`simd`] — the dot-product kernels
 //! - [`synth`] — clustered synthetic corpora for recall and latency at scale
 
 pub mod build;
+pub mod centre;
 pub mod corpus;
 mod file;
 pub mod filter;

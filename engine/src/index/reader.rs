@@ -4,6 +4,7 @@
 //! [`super::verify`].
 
 use super::IndexError;
+use super::centre::LocaleCentring;
 use super::filter::Filter;
 use super::format::*;
 use super::graph::GraphRef;
@@ -33,6 +34,7 @@ pub struct Index {
     by_id: OnceLock<HashMap<String, u32>>,
     groups: OnceLock<PointGroups>,
     head: OnceLock<Option<ArticleHead>>,
+    centring: OnceLock<Option<LocaleCentring>>,
 }
 
 impl Index {
@@ -103,6 +105,7 @@ impl Index {
             by_id: OnceLock::new(),
             groups: OnceLock::new(),
             head: OnceLock::new(),
+            centring: OnceLock::new(),
         })
     }
 
@@ -151,6 +154,14 @@ impl Index {
     pub fn head(&self) -> Option<&ArticleHead> {
         self.head
             .get_or_init(|| ArticleHead::fit(&self.vectors(), self.point_article(), self.article_count()))
+            .as_ref()
+    }
+
+    /// The version's per-locale centring, derived from its vectors at first use (`None`
+    /// for fewer than two locales): [`LocaleCentring`].
+    pub fn centring(&self) -> Option<&LocaleCentring> {
+        self.centring
+            .get_or_init(|| LocaleCentring::fit(&self.vectors(), self.groups()))
             .as_ref()
     }
 

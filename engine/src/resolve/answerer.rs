@@ -118,7 +118,9 @@ impl<'a> Answerer<'a> {
         // Article scores are dot products with the query: rank needs it at unit length too.
         let prepared = self.index.prepare_query(query)?;
         let query: &[f32] = &prepared;
-        let hits = self.index.search(query, k.max(CANDIDATES), self.ef, filter)?;
+        let hits = self
+            .index
+            .search(query, k.max(self.scoring().candidates()), self.ef, filter)?;
         let mut ranked = match filter {
             None => rank(self.index, query, &hits, &self.scoring(), &|_| true),
             Some(f) => {
@@ -160,7 +162,12 @@ impl<'a> Answerer<'a> {
         // in Portuguese.
         let mut language = inquiry.language.cloned();
         let mut everywhere = None;
-        if let Some(guess) = language.as_mut().filter(|l| l.source == LanguageSource::Guessed) {
+        // (Not when the caller named the locales: the ranking would only cover those.)
+        let check_guess = inquiry.locale_first;
+        if let Some(guess) = language
+            .as_mut()
+            .filter(|l| check_guess && l.source == LanguageSource::Guessed)
+        {
             let all = self.rank(query, want, Some(&inquiry.filter))?;
             let nearest = all.first().and_then(|r| self.locale_of(r.best_point));
             if let Some(m) = nearest.filter(|m| !same_language(&guess.code, m)) {

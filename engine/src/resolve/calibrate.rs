@@ -245,7 +245,8 @@ fn held_out_examples(
                    locale: Option<u16>|
      -> Result<(), IndexError> {
         let accept = |p: u32| !excluded(p);
-        let hits = index.search_where(q, params.candidates, params.ef, &accept)?;
+        let candidates = params.candidates.max(params.scoring.candidates());
+        let hits = index.search_where(q, candidates, params.ef, &accept)?;
         let ranked = rank_holding_out(index, q, &hits, &params.scoring, &accept, held_out);
         if let Some(features) = Features::of(&ranked) {
             examples.push(Example {
