@@ -260,6 +260,7 @@ fn score_article(
     }
     let locale = groups.locale_id(hit.point);
     let mut sims = [f32::MIN; 3];
+    // Uncentred, `q · sum` is the sum of the similarities; centred, it is taken at the end.
     let mut centroid_dot = 0f32;
     sum.fill(0.0);
     weights.fill(0.0);
@@ -280,7 +281,9 @@ fn score_article(
                 for (acc, x) in sum.iter_mut().zip(row) {
                     *acc += x;
                 }
-                dot(query, row)
+                let s = dot(query, row);
+                centroid_dot += s;
+                s
             }
         };
         // Keep the three best, in order.
@@ -291,7 +294,6 @@ fn score_article(
         } else if s > sims[2] {
             sims[2] = s;
         }
-        centroid_dot += s;
         count += 1;
     }
     if count == 0 {
