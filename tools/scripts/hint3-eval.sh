@@ -3,10 +3,11 @@
 # Each bot's train file becomes a KB (one article per label, its sentences as sample
 # questions); its test file becomes the eval set, NO_NODES_DETECTED expected to be handed off.
 #   tools/scripts/hint3-eval.sh HINT3_DIR [extra `kefu eval` flags…]
+# KEEP=DIR keeps the KBs, eval files and indexes there; DUMP=DIR writes each bot's --dump.
 set -euo pipefail
 src=${1:?usage: hint3-eval.sh HINT3_DIR [kefu eval flags…]}; shift
 kefu=${KEFU:-./target/release/kefu}
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+work=${KEEP:-$(mktemp -d)}; [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 for bot in sofmattress curekart powerplay11; do
   python3 - "$src" "$bot" "$work" <<'PY'
 import csv, json, sys, collections

@@ -170,6 +170,11 @@ impl Index {
         self.point_files.point_article()
     }
 
+    /// Each point's position among its article's samples ([`crate::kb::Article::sample`]).
+    pub(crate) fn point_question(&self) -> &[u32] {
+        self.point_files.point_question()
+    }
+
     /// Sorted points of one (field, value), in place; empty if the value is unknown.
     pub fn posting(&self, field: Field, value: &str) -> &[u32] {
         self.postings.list(field, value)

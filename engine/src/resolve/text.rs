@@ -34,6 +34,46 @@ pub fn has_content(text: &str) -> bool {
     text.chars().any(char::is_alphanumeric)
 }
 
+/// The set of a text's character trigrams (lower-cased, words padded by a space),
+/// sorted: what [`overlap`] compares to tell a near copy from a paraphrase.
+pub fn trigrams(text: &str) -> Vec<u64> {
+    let chars: Vec<char> = std::iter::once(' ')
+        .chain(normalize(text).chars().flat_map(char::to_lowercase))
+        .chain(std::iter::once(' '))
+        .collect();
+    let mut grams: Vec<u64> = chars
+        .windows(3)
+        .map(|w| w.iter().fold(0u64, |h, &c| (h << 21) | u64::from(c)))
+        .collect();
+    grams.sort_unstable();
+    grams.dedup();
+    grams
+}
+
+/// Jaccard overlap of two [`trigrams`] sets: 1 for the same text up to case and
+/// spacing, near 0 for different wording (0 when both are empty).
+pub fn overlap(a: &[u64], b: &[u64]) -> f32 {
+    let (mut i, mut j, mut both) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let union = a.len() + b.len() - both;
+    // Two empty texts are unknown, not copies.
+    if union == 0 {
+        0.0
+    } else {
+        both as f32 / union as f32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +92,20 @@ mod tests {
         assert!(!has_content("?!… 🙂"));
         assert!(has_content("包裹"));
         assert!(has_content("42"));
+    }
+
+    #[test]
+    fn near_copies_overlap_and_paraphrases_do_not() {
+        let t = |s: &str| trigrams(s);
+        assert_eq!(overlap(&t("Join  contest"), &t("join contest")), 1.0);
+        assert!(overlap(&t("Join contest"), &t("Join a contest")) >= 0.5);
+        assert!(
+            overlap(
+                &t("How do I join a contest?"),
+                &t("Where can I enter a tournament")
+            ) < 0.2
+        );
+        assert!(overlap(&t("包裹在哪里"), &t("我的包裹在哪里")) >= 0.5);
+        assert_eq!(overlap(&t(""), &t("")), 0.0);
     }
 }
