@@ -8,6 +8,7 @@ set -euo pipefail
 src=${1:?usage: hint3-eval.sh HINT3_DIR [kefu eval flags…]}; shift
 kefu=${KEFU:-./target/release/kefu}
 work=${KEEP:-$(mktemp -d)}; [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
+mkdir -p "$work" ${DUMP:+"$DUMP"}
 for bot in sofmattress curekart powerplay11; do
   python3 - "$src" "$bot" "$work" <<'PY'
 import csv, json, sys, collections

@@ -162,23 +162,24 @@ impl ArticleHead {
         self.raw(a, q) / self.scale
     }
 
-    /// The logit `article` would have if `removed` (one of its samples) had not been
-    /// fitted: the class mean without it, exactly; the shared scatter is left as is.
-    pub fn logit_without(&self, article: u32, q: &[f32], removed: &[f32]) -> f32 {
+    /// The logit `article` would have if `k` of its samples, summing to `removed`, had
+    /// not been fitted (calibration's held-out questions): the class mean without them,
+    /// exactly; the shared scatter is left as is.
+    pub fn logit_without(&self, article: u32, q: &[f32], removed: &[f32], k: u32) -> f32 {
         let a = article as usize;
         let Some(&n) = self.count.get(a) else {
             return 0.0;
         };
-        if n < 2 || q.len() != self.dim || removed.len() != self.dim {
+        if k == 0 || n <= k || q.len() != self.dim || removed.len() != self.dim {
             return self.logit(article, q);
         }
-        let (n, dim) = (n as f64, self.dim);
+        let (n, k, dim) = (n as f64, k as f64, self.dim);
         let mut px = vec![0f64; dim];
         solve(&self.chol, dim, removed.iter().map(|&v| v as f64), &mut px);
         let (mut dot_q, mut half) = (0f64, 0f64);
         for i in 0..dim {
-            let m = (n * self.mean[a * dim + i] as f64 - removed[i] as f64) / (n - 1.0);
-            let pm = (n * self.pm[a * dim + i] as f64 - px[i]) / (n - 1.0);
+            let m = (n * self.mean[a * dim + i] as f64 - removed[i] as f64) / (n - k);
+            let pm = (n * self.pm[a * dim + i] as f64 - px[i]) / (n - k);
             dot_q += q[i] as f64 * pm;
             half += m * pm;
         }
@@ -286,7 +287,7 @@ mod tests {
         let v = Vectors { data: &data, dim: 4 };
         let head = ArticleHead::fit(&v, &owner, 3).unwrap();
         let x = v.row(0);
-        let without = head.logit_without(0, x, x);
+        let without = head.logit_without(0, x, x, 1);
         assert!(without < head.logit(0, x), "its own sample no longer pulls it");
         // Against a head fitted without that sample (whose scatter also moved a little).
         let refit = ArticleHead::fit(
@@ -303,6 +304,30 @@ mod tests {
             (without - exact).abs() < 0.1 * exact.abs().max(1.0),
             "{without} vs {exact}"
         );
+        // Two samples at once (a held-out question with its near copy): rows 0 and 3.
+        let both: Vec<f32> = x.iter().zip(v.row(3)).map(|(a, b)| a + b).collect();
+        let without_two = head.logit_without(0, x, &both, 2);
+        let rest: Vec<usize> = (0..owner.len()).filter(|&i| i != 0 && i != 3).collect();
+        let refit_two = ArticleHead::fit(
+            &Vectors {
+                data: &rest
+                    .iter()
+                    .flat_map(|&i| v.row(i as u32).to_vec())
+                    .collect::<Vec<_>>(),
+                dim: 4,
+            },
+            &rest.iter().map(|&i| owner[i]).collect::<Vec<_>>(),
+            3,
+        )
+        .unwrap();
+        let exact_two = refit_two.logit(0, x);
+        assert!(without_two < without, "the copy no longer pulls it either");
+        assert!(
+            (without_two - exact_two).abs() < 0.1 * exact_two.abs().max(1.0),
+            "{without_two} vs {exact_two}"
+        );
+        // Nothing left of the article: its logit as fitted.
+        assert_eq!(head.logit_without(0, x, x, 12), head.logit(0, x));
     }
 
     #[test]

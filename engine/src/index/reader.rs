@@ -170,7 +170,7 @@ impl Index {
         self.point_files.point_article()
     }
 
-    /// Each point's position among its article's samples ([`crate::kb::Article::sample`]).
+    /// Each point's sample number in its article (or the legacy title marker): calibration reads the texts.
     pub(crate) fn point_question(&self) -> &[u32] {
         self.point_files.point_question()
     }

@@ -1,6 +1,6 @@
 //! Calibration at build time, from the knowledge base's own sample questions.
 //!
-//! Two kinds of held-out examples imitate live traffic:
+//! Three kinds of examples imitate live traffic:
 //! - **held-out questions** (in scope): one sample question is removed and used
 //!   as the query, with its near copies in the article (the same wording up to a
 //!   word or two: live messages paraphrase, they do not repeat a sample); the right
@@ -240,11 +240,10 @@ fn held_out_examples(
     let vectors = index.vectors();
     let groups = index.groups();
     let pa = index.point_article();
-    let grams = sample_trigrams(index)?;
     let mut examples = Vec::new();
     let mut run = |q: &[f32],
                    excluded: &dyn Fn(u32) -> bool,
-                   held_out: Option<u32>,
+                   held_out: &[u32],
                    truth: Option<u32>,
                    locale: Option<u16>|
      -> Result<(), IndexError> {
@@ -263,12 +262,13 @@ fn held_out_examples(
         }
         Ok(())
     };
-    // The query is a sample of the index: the article discriminant leaves it out too.
-    let mut push = |query: u32, excluded: &dyn Fn(u32) -> bool, truth: Option<u32>| {
+    // The query is a sample of the index: the article discriminant leaves it (and its
+    // near copies) out too.
+    let mut push = |query: u32, excluded: &dyn Fn(u32) -> bool, held: &[u32], truth: Option<u32>| {
         run(
             vectors.row(query),
             excluded,
-            Some(query),
+            held,
             truth,
             Some(groups.locale_id(query)),
         )
@@ -278,10 +278,18 @@ fn held_out_examples(
     // and a KB that repeats a phrasing with small changes would otherwise calibrate on
     // queries that find their own twin (docs/quality.md).
     let step = n.div_ceil(params.max_questions.max(1)).max(1);
+    let mut grams: (Option<u32>, Vec<Vec<u64>>) = (None, Vec::new());
     for p in (0..n as u32).step_by(step) {
         let a = pa[p as usize];
-        if let Some(gone) = held_out_with_copies(p, groups.article_points(a), &grams) {
-            push(p, &|x| gone.contains(&x), Some(a))?;
+        let own = groups.article_points(a);
+        let Ok(i) = own.binary_search(&p) else {
+            continue;
+        };
+        if grams.0 != Some(a) {
+            grams = (Some(a), article_trigrams(index, a));
+        }
+        if let Some(gone) = held_out_with_copies(i, own, &grams.1) {
+            push(p, &|x| gone.binary_search(&x).is_ok(), &gone, Some(a))?;
         }
     }
     // Held-out articles, all samples removed: the first sample of each locale of each
@@ -308,45 +316,57 @@ fn held_out_examples(
             };
             if slot.1 < per_locale {
                 slot.1 += 1;
-                push(p, &|x| pa.get(x as usize) == Some(&a), None)?;
+                push(p, &|x| pa.get(x as usize) == Some(&a), &[p], None)?;
             }
         }
     }
     for q in logged_out_of_scope {
-        run(q, &|_| false, None, None, None)?;
+        run(q, &|_| false, &[], None, None)?;
     }
     Ok(examples)
 }
 
-/// Two samples of one article whose [`trigrams`] overlap at least this much are near
-/// copies: holding one out holds out the other.
+/// Samples of one article whose [`trigrams`] overlap (Jaccard) this much are near copies.
 const NEAR_COPY: f32 = 0.5;
 
-/// The samples held out with question `p`: itself and its near copies among `own`
-/// (its article's samples); `None` when none of the article's samples would be left.
-fn held_out_with_copies(p: u32, own: &[u32], grams: &[Vec<u64>]) -> Option<Vec<u32>> {
-    let gram = |x: u32| grams[x as usize].as_slice();
-    let gone: Vec<u32> = own
-        .iter()
-        .copied()
-        .filter(|&x| x == p || overlap(gram(x), gram(p)) >= NEAR_COPY)
+/// The samples held out with `own[i]`: itself and its near copies among its article's
+/// samples `own` (`grams` in the same order); `None` when nothing would be left.
+fn held_out_with_copies(i: usize, own: &[u32], grams: &[Vec<u64>]) -> Option<Vec<u32>> {
+    let empty = Vec::new();
+    let gram = |j: usize| grams.get(j).unwrap_or(&empty);
+    let (g, len) = (gram(i), gram(i).len() as f32);
+    let copy = |j: usize| {
+        // Jaccard is at most the ratio of the sizes: most pairs need no merge.
+        let other = gram(j).len() as f32;
+        len.min(other) >= NEAR_COPY * len.max(other) && overlap(gram(j), g) >= NEAR_COPY
+    };
+    let gone: Vec<u32> = (0..own.len())
+        .filter(|&j| j == i || copy(j))
+        .map(|j| own[j])
         .collect();
     (gone.len() < own.len()).then_some(gone)
 }
 
-/// Each point's sample text as [`trigrams`] (empty when the sample cannot be read).
-fn sample_trigrams(index: &Index) -> Result<Vec<Vec<u64>>, IndexError> {
-    let (groups, pq) = (index.groups(), index.point_question());
-    let mut out = vec![Vec::new(); index.points()];
-    for a in 0..index.article_count() as u32 {
-        let article = index.article(a)?;
-        for &p in groups.article_points(a) {
-            if let Some(s) = pq.get(p as usize).and_then(|&q| article.sample(q)) {
-                out[p as usize] = trigrams(s.text);
-            }
-        }
-    }
-    Ok(out)
+/// The [`trigrams`] of one article's samples, in the order of its points; empty for a
+/// sample that cannot be read (a damaged payload only loses the near-copy check).
+fn article_trigrams(index: &Index, article: u32) -> Vec<Vec<u64>> {
+    let own = index.groups().article_points(article);
+    let Ok(a) = index.article(article) else {
+        return vec![Vec::new(); own.len()];
+    };
+    let texts: Vec<&str> = a.samples().map(|s| s.text).collect();
+    let pq = index.point_question();
+    own.iter()
+        .map(|&p| {
+            let q = pq.get(p as usize).copied().unwrap_or(u32::MAX);
+            // Legacy indexes mark a title with a number past the samples.
+            let text = texts
+                .get(q as usize)
+                .copied()
+                .or_else(|| a.sample(q).map(|s| s.text));
+            text.map(trigrams).unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Weighted logistic regression by gradient descent on standardised features.
@@ -468,19 +488,18 @@ mod tests {
             "join a contest",
             "How can I enter a tournament on the app?",
             "Joining contest",
-            "Where is my parcel?",
         ]
         .iter()
         .map(|t| trigrams(t))
         .collect();
+        let own = [10, 11, 12, 13];
         // The copies go, the paraphrase stays to be found.
-        assert_eq!(
-            held_out_with_copies(0, &[0, 1, 2, 3], &grams),
-            Some(vec![0, 1, 3])
-        );
-        assert_eq!(held_out_with_copies(2, &[0, 1, 2, 3], &grams), Some(vec![2]));
+        assert_eq!(held_out_with_copies(0, &own, &grams), Some(vec![10, 11, 13]));
+        assert_eq!(held_out_with_copies(2, &own, &grams), Some(vec![12]));
         // Only copies left: nothing to find the article by, no example.
-        assert_eq!(held_out_with_copies(0, &[0, 1, 3], &grams), None);
-        assert_eq!(held_out_with_copies(4, &[4], &grams), None);
+        assert_eq!(held_out_with_copies(0, &own[..2], &grams), None);
+        assert_eq!(held_out_with_copies(0, &own[..1], &grams), None);
+        // Unreadable samples (no trigrams) are nobody's copies.
+        assert_eq!(held_out_with_copies(0, &own, &[]), Some(vec![10]));
     }
 }

@@ -189,23 +189,24 @@ pub fn rank(
     scoring: &Scoring,
     admits: &dyn Fn(u32) -> bool,
 ) -> Vec<ArticleScore> {
-    rank_holding_out(index, query, candidates, scoring, admits, None)
+    rank_holding_out(index, query, candidates, scoring, admits, &[])
 }
 
-/// [`rank`] for a query that is the index's own sample `held_out` (calibration): the
-/// discriminant scores its article as if that sample had not been fitted.
+/// [`rank`] for a query that is one of the index's own samples (calibration): the
+/// discriminant scores its article as if the `held_out` samples (the query and its near
+/// copies, all of one article) had not been fitted.
 pub fn rank_holding_out(
     index: &Index,
     query: &[f32],
     candidates: &[Hit],
     scoring: &Scoring,
     admits: &dyn Fn(u32) -> bool,
-    held_out: Option<u32>,
+    held_out: &[u32],
 ) -> Vec<ArticleScore> {
     let vectors = index.vectors();
     let groups = index.groups();
     let head = (scoring.head > 0.0).then(|| index.head()).flatten();
-    let held = held_out.and_then(|p| Some((index.point_article().get(p as usize)?, p)));
+    let held = head.and_then(|_| held_out_sum(index, held_out));
     // Centred on the locale of the nearest sample: the language the query is written in.
     let centring = (scoring.centre && scoring.across_locales)
         .then(|| index.centring())
@@ -225,10 +226,8 @@ pub fn rank_holding_out(
             let mut score = score_article(&vectors, groups, query, centring, h, scoring, admits, buffers);
             if let Some(head) = head {
                 score += scoring.head
-                    * match held {
-                        Some((&a, p)) if a == h.article && (p as usize) < vectors.len() => {
-                            head.logit_without(a, query, vectors.row(p))
-                        }
+                    * match &held {
+                        Some((a, sum, k)) if *a == h.article => head.logit_without(*a, query, sum, *k),
                         _ => head.logit(h.article, query),
                     };
             }
@@ -242,6 +241,21 @@ pub fn rank_holding_out(
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.article.cmp(&b.article)));
     out
+}
+
+/// The article of held-out samples, their vectors' sum and their count (`None` when
+/// there are none, or they are not all one article's points).
+fn held_out_sum(index: &Index, held_out: &[u32]) -> Option<(u32, Vec<f32>, u32)> {
+    let (vectors, pa) = (index.vectors(), index.point_article());
+    let article = *pa.get(*held_out.first()? as usize)?;
+    let mut sum = vec![0f32; vectors.dim];
+    for &p in held_out {
+        if pa.get(p as usize) != Some(&article) || p as usize >= vectors.len() {
+            return None;
+        }
+        sum.iter_mut().zip(vectors.row(p)).for_each(|(s, v)| *s += v);
+    }
+    Some((article, sum, held_out.len() as u32))
 }
 
 #[allow(clippy::too_many_arguments)]

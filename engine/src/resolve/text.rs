@@ -34,9 +34,8 @@ pub fn has_content(text: &str) -> bool {
     text.chars().any(char::is_alphanumeric)
 }
 
-/// The set of a text's character trigrams (lower-cased, words padded by a space),
-/// sorted: what [`overlap`] compares to tell a near copy from a paraphrase.
-pub fn trigrams(text: &str) -> Vec<u64> {
+/// A text's sorted character trigrams (lower-cased, space-padded): tells a near copy from a paraphrase.
+pub(crate) fn trigrams(text: &str) -> Vec<u64> {
     let chars: Vec<char> = std::iter::once(' ')
         .chain(normalize(text).chars().flat_map(char::to_lowercase))
         .chain(std::iter::once(' '))
@@ -50,9 +49,8 @@ pub fn trigrams(text: &str) -> Vec<u64> {
     grams
 }
 
-/// Jaccard overlap of two [`trigrams`] sets: 1 for the same text up to case and
-/// spacing, near 0 for different wording (0 when both are empty).
-pub fn overlap(a: &[u64], b: &[u64]) -> f32 {
+/// Jaccard overlap of two [`trigrams`] sets: 1 for one text up to case and spacing, 0 for none.
+pub(crate) fn overlap(a: &[u64], b: &[u64]) -> f32 {
     let (mut i, mut j, mut both) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
