@@ -171,6 +171,33 @@ fn logged_out_of_scope_questions_raise_the_threshold_in_every_fit() {
 }
 
 #[test]
+fn a_damaged_article_only_loses_the_near_copy_check() {
+    // Calibration reads the sample texts to tell near copies; one article whose payload
+    // no longer parses (damaged in place, same length, so the index still opens) must
+    // not fail it.
+    let (_root, index) = build(&corpus_copy("damaged article"));
+    let path = index.dir().join("articles.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"{\"id\":")
+        .expect("an article's JSON");
+    bytes[at] = b'#';
+    common::make_writable(&path);
+    std::fs::write(&path, bytes).unwrap();
+    let damaged = Index::open(index.dir()).unwrap();
+    assert!(damaged.article(0).is_err(), "the first article no longer parses");
+    let c = calibrate(&damaged, &CalibrationParams::default(), &[])
+        .unwrap()
+        .expect("calibrated");
+    assert!(
+        c.overall.held_out_questions > 100,
+        "{}",
+        c.overall.held_out_questions
+    );
+}
+
+#[test]
 fn a_model_that_maps_translations_together_scores_across_locales() {
     // Every sample of an article gets the vector of its first sample (plus a small
     // per-point offset): its translations are then each other's nearest neighbours,
